@@ -198,19 +198,22 @@ def png_outputs(nb):
                for o in c.get('outputs', []))
 
 def check_page(dom_text, title, src_pngs, proc_pngs):
-    "-> list of problems with one page's DOM"
+    "-> (problems, number of figures shown, notes) for one page's DOM"
     d = Dom(); d.feed(dom_text); d.close()
-    probs = []
+    probs, notes = [], []
     if d.body.get('data-smoke-loaded') != '1': probs.append('page did not finish loading')
     if not title: probs.append('source notebook has no "# " H1 title')
     elif not any(norm(title) in norm(h) for h in d.h1s):
         probs.append(f'no <h1> with the title {title!r} (h1s: {[h.strip(" ¶")[:60] for h in d.h1s][:3]})')
-    broken = [i for i in d.imgs if i.get('data-smoke-width') in (None, '0')]
-    shown = len(d.imgs) - len(broken)
-    if broken: probs.append(f'{len(broken)} of {len(d.imgs)} <img> did not decode')
-    if src_pngs and not d.imgs: probs.append(f'source notebook has {src_pngs} saved figure(s) but the page has no <img>')
+    # figures are embedded (data: URIs) or local files; remote images (badges) cannot load on a closed network
+    remote = [i for i in d.imgs if re.match(r'(https?:)?//', i.get('src') or '')]
+    figs = [i for i in d.imgs if i not in remote]
+    broken = [i for i in figs if i.get('data-smoke-width') in (None, '0')]
+    shown = len(figs) - len(broken)
+    if broken: probs.append(f'{len(broken)} of {len(figs)} figure <img> did not decode')
+    if src_pngs and not figs: probs.append(f'source notebook has {src_pngs} saved figure(s) but the page has no <img>')
     elif shown < proc_pngs: probs.append(f'{shown} figure(s) shown, processed notebook has {proc_pngs}')
-    notes = []
+    notes += [f'remote image not loaded offline (not checked): {i.get("alt") or i.get("src")}' for i in remote]
     for mime, cls, text in d.outputs:
         if 'Traceback (most recent call last)' in text:
             probs.append('traceback in output: ' + ' '.join(text.split())[:160]); continue
@@ -220,8 +223,9 @@ def check_page(dom_text, title, src_pngs, proc_pngs):
                 probs.append('error output: ' + ' '.join(line.split())[:160])
             elif text.strip():
                 w = re.search(r'\b(\w*Warning)\b: ?(.{0,70})', text)
-                notes.append(' '.join((f'{w.group(1)}: {w.group(2)}' if w else text.strip()[:80]).split()))
-    return probs, len(d.imgs), notes
+                notes.append('the page shows stderr output: ' +
+                             ' '.join((f'{w.group(1)}: {w.group(2)}' if w else text.strip()[:80]).split()))
+    return probs, shown, notes
 
 def sidebar_entries(nbs):
     "Pages named in a hand-written nbs/sidebar.yml (None if nbdev generates it or it is missing)"
@@ -305,6 +309,8 @@ def main():
                 nonlocal failures; failures += 1; print(f'FAIL {name}: {why}')
             if src in proc_errs: fail(f'nbdev-proc-nbs: {proc_errs[src]}'); continue
             if not p.exists(): fail('not produced by nbdev-proc-nbs'); continue
+            if src.exists() and src.stat().st_mtime > p.stat().st_mtime:
+                fail('source notebook changed after nbdev-proc-nbs processed it (edited during the run?): run again'); continue
             src_nb = json.loads(src.read_text()) if src.exists() else {}
             proc_nb = json.loads(p.read_text())
             title = md_title(src_nb)
@@ -319,9 +325,12 @@ def main():
             if r is None: fail(f'Chromium timed out after {CHROME_TIMEOUT} s'); continue
             if r != 0 or '<html' not in dom: fail(f'Chromium exit {r}: {dom.strip()[-300:]}'); continue
             probs, nimg, notes = check_page(dom, title, png_outputs(src_nb), png_outputs(proc_nb))
+            remote = [n.split(': ', 1)[1] for n in notes if n.startswith('remote')]
+            extra = f' (+{len(remote)} remote image(s) not checked offline: {", ".join(remote)})' if remote else ''
             if probs: fail('; '.join(probs))
-            else: print(f'OK   {name}: "{title}", {nimg} figure(s) -> {dst.relative_to(root)}')
-            for n in notes: print(f'WARN {name}: the page shows stderr output: {n}')
+            else: print(f'OK   {name}: "{title}", {nimg} figure(s){extra} -> {dst.relative_to(root)}')
+            for n in notes:
+                if not n.startswith('remote'): print(f'WARN {name}: {n}')
             if sidebar is not None and rel.as_posix() not in sidebar:
                 print(f'WARN {name}: not in nbs/sidebar.yml, so the site has no link to it')
 
