@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 CHROME_TIMEOUT = 60       # seconds for one Chromium call
-PROC_TIMEOUT = 1800       # seconds for one nbdev-proc-nbs call
+PROC_TIMEOUT = 900        # seconds for one nbdev-proc-nbs call
 SCREENSHOT_PAGES = ('index', '01_pixel_similarity')  # source notebook stems; the first lesson is used if one is missing
 INSTALL_HINT = {
     'chromium': 'headless Chromium is needed: apt-get update && apt-get install -y chromium',
@@ -296,7 +296,7 @@ def main():
                 if r != 0 or not (proc/s.relative_to(nbs)).exists(): proc_errs[s] = proc_error(o) if r else 'no output'
         after = git_status(root)
         if before is not None and after is not None and after != before:
-            print(f'WARN nbdev-proc-nbs changed the work tree: {sorted(after ^ before)}')
+            print(f'WARN the work tree changed while nbdev-proc-nbs ran (it or someone else): {sorted(after ^ before)}')
 
         # 2 + 3. render each processed notebook and look at it
         pages = sorted({p for p in proc.rglob('*.ipynb') if '_html' not in p.relative_to(proc).parts} |
