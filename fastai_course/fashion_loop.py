@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from .data import fashion_mnist, UnofficialSplitWarning, FASHION_CLASSES
 from .reproduce import set_seed, experiment
+from .sgd import check_finite, TrainingDiverged
 
 # %% auto #0
 __all__ = ['fashion_tensors', 'fashion_loaders', 'NeuralNetwork', 'train_loop', 'test_loop', 'run_fashion', 'save_weights',
@@ -58,8 +59,9 @@ def train_loop(dataloader, # training batches
                optimizer, # e.g. `torch.optim.SGD(model.parameters(), lr=1e-3)`
                set_mode:bool=True, # call `model.train()` first (the notes do not)
                log_every:int=100, # print the loss every this many batches (0: never)
+               epoch:int=0, # the epoch's number, named in the error if the loss diverges
               ) -> float: # mean training loss over the epoch
-    "One epoch of the tutorial's training loop"
+    "One epoch of the tutorial's training loop; stops with `TrainingDiverged` before a step on a `nan`/`inf` loss"
     size, total = len(dataloader.dataset), 0.
     if set_mode: model.train()
     for batch, (X, y) in enumerate(dataloader):
@@ -67,6 +69,7 @@ def train_loop(dataloader, # training batches
         loss = loss_fn(pred, y)
         optimizer.zero_grad()
         loss.backward()
+        check_finite(loss, epoch, batch, model.parameters())
         optimizer.step()
         total += loss.item()
         if log_every and batch % log_every == 0:
@@ -107,14 +110,15 @@ def run_fashion(final_relu:bool, # the notes' final ReLU on the logits
                 seed:int=42, # seed for the initial weights
                 after_epoch=None, # called as `after_epoch(result, model, opt)` after each epoch; returning True stops training
                ) -> tuple: # (model, one dict per epoch: `test_loop`'s results plus 'epoch', 'train_loss' and the epoch's 'lr')
-    "Train the tutorial's MLP quietly for up to `epochs` and record the results after each"
+    "Train the tutorial's MLP quietly for up to `epochs` and record the results after each; a diverging loss stops it with a warning"
     train_dl, test_dl = loaders or fashion_loaders(batch_size)
     set_seed(seed)
     model = NeuralNetwork(final_relu=final_relu)
     opt, loss_fn, hist = opt_func(model.parameters(), lr=lr), nn.CrossEntropyLoss(), []
     for epoch in range(epochs):
         epoch_lr = opt.param_groups[0]['lr']
-        train_loss = train_loop(train_dl, model, loss_fn, opt, set_mode=set_mode, log_every=0)
+        try: train_loss = train_loop(train_dl, model, loss_fn, opt, set_mode=set_mode, log_every=0, epoch=epoch)
+        except TrainingDiverged as e: warnings.warn(str(e), RuntimeWarning); break
         res = dict(epoch=epoch, train_loss=train_loss, lr=epoch_lr, **test_loop(test_dl, model, loss_fn, set_mode=set_mode, verbose=False))
         hist.append(res)
         if after_epoch is not None and after_epoch(res, model, opt): break

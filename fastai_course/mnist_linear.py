@@ -17,6 +17,7 @@ from fastai.optimizer import SGD
 from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 from .data import mnist_sample_tensors
 from .baseline import stack_digits
+from .sgd import check_finite
 from .reproduce import set_seed, experiment
 
 # %% auto #0
@@ -102,10 +103,12 @@ def train_epoch(model, # callable: batch -> predictions
                 dl, # training batches
                 lr:float, # learning rate
                 params:list, # tensors to update
+                epoch:int=0, # the epoch's number, named in the error if the loss diverges
                ):
-    "One epoch of the book's hand-written SGD"
-    for xb, yb in dl:
-        calc_grad(xb, yb, model)
+    "One epoch of the book's hand-written SGD; stops with `TrainingDiverged` before a step on a `nan`/`inf` loss"
+    for i, (xb, yb) in enumerate(dl):
+        loss = calc_grad(xb, yb, model)
+        check_finite(loss, epoch, i, params)
         for p in params:
             p.data -= p.grad*lr
             p.grad.zero_()
@@ -139,7 +142,7 @@ def linear_scratch(epochs:int=20, # epochs after the first
     model = lambda xb: linear1(xb, weights, bias)
     train_epoch(model, dls.train, lr, (weights, bias))
     first_acc = validate_epoch(model, dls.valid)
-    for _ in range(epochs): train_epoch(model, dls.train, lr, (weights, bias))
+    for epoch in range(1, epochs+1): train_epoch(model, dls.train, lr, (weights, bias), epoch)
     return {'accuracy after 1 epoch': first_acc, 'accuracy': validate_epoch(model, dls.valid)}
 
 # %% ../nbs/03_mnist_linear.ipynb #4fe215bb
@@ -160,10 +163,11 @@ def train_model(model, # an `nn.Module` or callable
                 dls:DataLoaders, # training and validation batches
                ) -> list: # validation accuracy after each epoch
     "The book's `train_model`: `calc_grad`, `opt.step()`, `opt.zero_grad()` per batch, `validate_epoch` per epoch"
-    accs = []
-    for _ in range(epochs):
-        for xb, yb in dls.train:
-            calc_grad(xb, yb, model)
+    accs, params = [], list(model.parameters() if isinstance(model, nn.Module) else getattr(opt, 'params', []))
+    for epoch in range(epochs):
+        for i, (xb, yb) in enumerate(dls.train):
+            loss = calc_grad(xb, yb, model)
+            check_finite(loss, epoch, i, params)
             opt.step()
             opt.zero_grad()
         accs.append(validate_epoch(model, dls.valid))

@@ -6,12 +6,14 @@ Docs: https://fastai-course.github.io/fastai_course/sgd.html.md"""
 
 # %% ../nbs/02_sgd.ipynb #a23e082f
 from __future__ import annotations
+import warnings
 import torch
 import matplotlib.pyplot as plt
 from .reproduce import set_seed
 
 # %% auto #0
-__all__ = ['speed_data', 'quadratic', 'mse', 'rmse', 'show_preds', 'apply_step', 'train_quadratic']
+__all__ = ['speed_data', 'quadratic', 'mse', 'rmse', 'show_preds', 'TrainingDiverged', 'check_finite', 'apply_step',
+           'train_quadratic']
 
 # %% ../nbs/02_sgd.ipynb #efe10355
 def speed_data(seed:int=42, # seed for `set_seed`, set before drawing the noise
@@ -62,6 +64,32 @@ def show_preds(preds:torch.Tensor, # predictions at `time`
     if title is not None: ax.set_title(title)
     return ax
 
+# %% ../nbs/02_sgd.ipynb #071aedd5
+class TrainingDiverged(FloatingPointError):
+    "The loss or a gradient became `nan` or `inf`; `epoch`, `batch` and `loss` say where"
+    def __init__(self, loss:float, # the batch's loss
+                 epoch:int, # epoch (or step) where it happened
+                 batch:int, # batch within the epoch
+                 what:str='the loss', # what was not finite
+                ):
+        self.loss, self.epoch, self.batch = loss, epoch, batch
+        super().__init__(f'{what} is not finite (loss {loss}) at epoch {epoch}, batch {batch}: training stopped before this '
+                         "batch's step, so the weights are those of the last finite step. "
+                         'Lower the learning rate, or look for nan/inf in the inputs.')
+
+def check_finite(loss, # the batch's loss (tensor or float)
+                 epoch:int, # current epoch (or step), for the message
+                 batch:int, # current batch, for the message
+                 params=(), # parameters whose `.grad` must be finite too (after `backward()`)
+                ):
+    "Raise `TrainingDiverged` unless `loss` and every gradient of `params` are finite; on failure the gradients are cleared"
+    loss, params = torch.as_tensor(loss), list(params)
+    what = ('the loss' if not torch.isfinite(loss).all() else
+            'a gradient' if any(p.grad is not None and not torch.isfinite(p.grad).all() for p in params) else None)
+    if what is None: return
+    for p in params: p.grad = None  # nothing of the bad batch is left to leak into a later step
+    raise TrainingDiverged(loss.item(), epoch, batch, what)
+
 # %% ../nbs/02_sgd.ipynb #a49c68fd
 def apply_step(params:torch.Tensor, # parameters with `requires_grad`, updated in place
                time:torch.Tensor, # inputs
@@ -69,11 +97,13 @@ def apply_step(params:torch.Tensor, # parameters with `requires_grad`, updated i
                loss_func=mse, # loss(preds, targets) -> scalar
                lr:float=1e-5, # learning rate
                prn:bool=False, # print the loss, as the book does
+              epoch:int=0, # the step's number, named in the error if the loss diverges
               ) -> float: # the loss before the step
     "One step of gradient descent on `quadratic`: predict, loss, gradients, step"
     preds = quadratic(time, params)
     loss = loss_func(preds, speed)
     loss.backward()
+    check_finite(loss, epoch, 0, [params])
     params.data -= lr * params.grad.data
     params.grad = None
     if prn: print(loss.item())
@@ -86,10 +116,13 @@ def train_quadratic(time:torch.Tensor, # inputs
                     lr:float=1e-5, # learning rate
                     steps:int=10, # number of gradient steps
                     seed:int=42, # seed for `set_seed`, set before drawing the initial parameters
-                   ) -> tuple: # (params, losses): final parameters, and `steps+1` losses
-    "Fit `quadratic` to `speed` by gradient descent from random parameters"
+                   ) -> tuple: # (params, losses): final parameters, and the loss before each step and after the last
+    "Fit `quadratic` to `speed` by gradient descent from random parameters; stops with a warning if the loss diverges"
     set_seed(seed)
     params = torch.randn(3).requires_grad_()
-    losses = [apply_step(params, time, speed, loss_func, lr) for _ in range(steps)]
+    losses = []
+    try:
+        for i in range(steps): losses.append(apply_step(params, time, speed, loss_func, lr, epoch=i))
+    except TrainingDiverged as e: warnings.warn(str(e), RuntimeWarning)
     losses.append(loss_func(quadratic(time, params), speed).item())
     return params, losses
