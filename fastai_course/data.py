@@ -310,11 +310,19 @@ def _folder_key(path:Path) -> str:
             h.update(f'{k}/{f.name}:{st.st_size}:{st.st_mtime_ns};'.encode())
     return h.hexdigest()
 
+def _digit_pixels(f:Path) -> np.ndarray:
+    with Image.open(f) as im:
+        if im.mode != 'L' or im.size != (28, 28):
+            raise DataError(f"{f} is a {im.size[0]}x{im.size[1]} {im.mode!r} image, but the MNIST helpers need 28x28 greyscale ('L') PNGs. "
+                            "Convert it first: Image.open(f).convert('L').resize((28, 28))")
+        return np.array(im)
+
 def load_digit_images(folder, # a folder of 28x28 greyscale PNGs
                      ) -> torch.Tensor: # uint8, shape (n, 28, 28), in sorted file-name order
-    "Stack every PNG in `folder` (sorted by name, like the book's `.ls().sorted()`) into one uint8 tensor"
+    "Stack every PNG in `folder` (sorted by name, like the book's `.ls().sorted()`) into one uint8 tensor; other sizes or modes are refused"
     files = sorted(Path(folder).glob('*.png'))
-    return torch.stack([torch.from_numpy(np.array(Image.open(f))) for f in files])
+    if not files: raise DataError(f'No PNG images in {folder} (does the folder exist?)')
+    return torch.stack([torch.from_numpy(_digit_pixels(f)) for f in files])
 
 # %% ../nbs/00_data.ipynb #86c0d769
 def mnist_sample_tensors(path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)

@@ -21,15 +21,16 @@ from .sgd import check_finite
 from .reproduce import set_seed, experiment
 
 # %% auto #0
-__all__ = ['mnist_xy', 'init_params', 'linear1', 'check_pairs', 'mnist_loss', 'mnist_dls', 'calc_grad', 'train_epoch',
-           'batch_accuracy', 'validate_epoch', 'linear_scratch', 'BasicOptim', 'train_model', 'basic_optim',
-           'linear_learner', 'fit_quietly', 'recorder_df', 'learner_linear', 'learner_lr10']
+__all__ = ['mnist_xy', 'init_params', 'check_flat', 'linear1', 'check_pairs', 'mnist_loss', 'mnist_dls', 'calc_grad',
+           'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch', 'BasicOptim', 'train_model',
+           'basic_optim', 'linear_learner', 'fit_quietly', 'recorder_df', 'learner_linear', 'learner_lr10']
 
 # %% ../nbs/03_mnist_linear.ipynb #62fc3659
 def mnist_xy(split:str='train', # 'train' or 'valid'
              tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
             ) -> tuple: # x: float (n, 784) in [0, 1]; y: float (n, 1), 1 for a 3 and 0 for a 7
     "The book's `train_x, train_y` (or `valid_x, valid_y`): 3s then 7s, flattened, labelled 1/0"
+    if split not in ('train', 'valid'): raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
     t = tensors or mnist_sample_tensors()
     threes, sevens = stack_digits(t[f'{split}/3']), stack_digits(t[f'{split}/7'])
     x = torch.cat([threes, sevens]).view(-1, 28*28)
@@ -43,11 +44,21 @@ def init_params(size, # shape of the parameter tensor
     "Random normal parameters of shape `size` (the book's `init_params`)"
     return (torch.randn(size)*std).requires_grad_()
 
+def check_flat(xb:torch.Tensor, # a batch of inputs
+               name:str='xb', # its name, for the message
+              ):
+    "Raise a clear error unless `xb` is a float batch of flattened images, shape (n, 784)"
+    if not isinstance(xb, torch.Tensor): raise TypeError(f'{name} must be a torch.Tensor, got {type(xb).__name__}')
+    if xb.ndim != 2 or xb.shape[1] != 28*28:
+        raise ValueError(f'{name} must be a batch of flattened images, shape (n, 784), got {tuple(xb.shape)}: use xb.view(-1, 28*28)')
+    if not xb.is_floating_point(): raise TypeError(f'{name} has dtype {xb.dtype}; scale pixels to floats first: xb.float()/255')
+
 def linear1(xb:torch.Tensor, # a batch of flattened images, (n, 784)
             weights:torch.Tensor, # (784, 1)
             bias:torch.Tensor, # (1,)
            ) -> torch.Tensor: # (n, 1) predictions
     "The book's linear model `xb@weights + bias`, with the parameters passed explicitly"
+    check_flat(xb)
     return xb@weights + bias
 
 # %% ../nbs/03_mnist_linear.ipynb #e288858a
@@ -55,12 +66,19 @@ def check_pairs(predictions:torch.Tensor, # model outputs
                 targets:torch.Tensor, # labels
                 name:str='mnist_loss', # the caller, for the message
                ):
-    "Raise a clear error unless `predictions` and `targets` have the same shape (no silent broadcasting)"
+    "Raise a clear error unless `predictions` (one logit per image) and `targets` (1 or 0) have the same shape (no silent broadcasting)"
+    for t, nm in ((predictions, 'predictions'), (targets, 'targets')):
+        if not isinstance(t, torch.Tensor): raise TypeError(f'{name}: {nm} must be a torch.Tensor, got {type(t).__name__}')
     if predictions.shape != targets.shape:
         raise ValueError(f'{name}: predictions have shape {tuple(predictions.shape)} but targets have shape {tuple(targets.shape)}; '
                          'they must match, or the comparison silently broadcasts to a '
                          f'{tuple(torch.broadcast_shapes(predictions.shape, targets.shape)) if _broadcastable(predictions, targets) else "mismatched"} '
                          'result. Reshape the targets, e.g. `targets.view(-1, 1)`.')
+    if predictions.ndim > 1 and predictions.shape[-1] != 1:
+        raise ValueError(f'{name}: predictions have shape {tuple(predictions.shape)}, {predictions.shape[-1]} outputs per image; '
+                         f'{name} takes one logit per image, shape (n, 1). For one output per class use F.cross_entropy')
+    if not ((targets == 0) | (targets == 1)).all():
+        raise ValueError(f'{name}: targets must be 1 (a 3) or 0 (a 7), got values {targets.unique()[:5].tolist()}: label the 3s 1 and the 7s 0')
 
 def _broadcastable(a, b):
     try: torch.broadcast_shapes(a.shape, b.shape); return True
@@ -128,6 +146,7 @@ def validate_epoch(model, # callable: batch -> predictions
                   ) -> float: # the mean of the batch accuracies, 4 decimals
     "The book's `validate_epoch`: average `batch_accuracy` over the validation batches"
     accs = [batch_accuracy(model(xb), yb) for xb, yb in valid_dl]
+    if not accs: raise ValueError('validate_epoch: the validation loader gave no batches; is the validation set empty?')
     return round(torch.stack(accs).mean().item(), 4)
 
 # %% ../nbs/03_mnist_linear.ipynb #f982e793
@@ -163,7 +182,8 @@ def train_model(model, # an `nn.Module` or callable
                 dls:DataLoaders, # training and validation batches
                ) -> list: # validation accuracy after each epoch
     "The book's `train_model`: `calc_grad`, `opt.step()`, `opt.zero_grad()` per batch, `validate_epoch` per epoch"
-    accs, params = [], list(model.parameters() if isinstance(model, nn.Module) else getattr(opt, 'params', []))
+    accs = []
+    params = list(model.parameters()) if isinstance(model, nn.Module) else [p for g in getattr(opt, 'param_groups', [dict(params=getattr(opt, 'params', []))]) for p in g['params']]
     for epoch in range(epochs):
         for i, (xb, yb) in enumerate(dls.train):
             loss = calc_grad(xb, yb, model)

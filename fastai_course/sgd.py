@@ -29,6 +29,9 @@ def quadratic(t:torch.Tensor, # inputs (time)
               params:torch.Tensor, # (a, b, c)
              ) -> torch.Tensor: # a*t**2 + b*t + c, same shape as `t`
     "The book's `f(t, params)`: a quadratic in `t` with coefficients `params`"
+    if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
+        raise TypeError(f't must be a float tensor, got {getattr(t, "dtype", type(t).__name__)}: integer t**2 wraps around; use t.float()')
+    if len(params) != 3: raise ValueError(f'params must hold the three coefficients (a, b, c), got shape {tuple(torch.as_tensor(params).shape)}')
     a,b,c = params
     return a*(t**2) + (b*t) + c
 
@@ -37,6 +40,10 @@ def mse(preds:torch.Tensor, # predictions
         targets:torch.Tensor, # targets, same shape as `preds`
        ) -> torch.Tensor: # scalar
     "Mean squared error (no square root), like `F.mse_loss`"
+    if not (isinstance(preds, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        raise TypeError(f'mse expects two tensors, got {type(preds).__name__} and {type(targets).__name__}: wrap them with torch.tensor(...)')
+    if not (preds.is_floating_point() and targets.is_floating_point()):
+        raise TypeError(f'mse expects float tensors, got {preds.dtype} and {targets.dtype}: convert with .float()')
     if preds.shape != targets.shape:
         raise ValueError(f'preds {tuple(preds.shape)} and targets {tuple(targets.shape)} differ in shape; '
                          'they would broadcast into a grid of every pair. Reshape one of them first')

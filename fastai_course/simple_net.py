@@ -11,7 +11,7 @@ from torch import nn
 from fastai.learner import Learner
 from fastai.optimizer import SGD
 from fastai.torch_core import tensor
-from .mnist_linear import mnist_dls, mnist_loss, batch_accuracy, init_params, train_epoch, validate_epoch, fit_quietly
+from .mnist_linear import check_flat, mnist_dls, mnist_loss, batch_accuracy, init_params, train_epoch, validate_epoch, fit_quietly
 from .reproduce import set_seed, experiment
 
 # %% auto #0
@@ -30,6 +30,7 @@ def simple_net(xb:torch.Tensor, # flattened images, (n, 784)
                b2:torch.Tensor, # (1,)
               ) -> torch.Tensor: # (n, 1) predictions
     "The book's `simple_net`: linear, ReLU (`res.max(tensor(0.0))`), linear"
+    check_flat(xb)
     res = xb@w1 + b1
     res = res.max(tensor(0.0))
     res = res@w2 + b2
