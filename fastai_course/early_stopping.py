@@ -6,7 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/early_stopping.html.md"""
 
 # %% ../nbs/08_early_stopping.ipynb #3443d1b5
 from __future__ import annotations
-import copy, math
+import copy, math, numbers, warnings
 import torch
 from torch import nn
 from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork, train_loop, test_loop, run_fashion
@@ -36,18 +36,22 @@ class EarlyStopping:
         self.best_value = math.inf if self.mode == 'min' else -math.inf
 
     def improved(self, value:float) -> bool:
-        "Whether `value` beats the best so far by more than `min_delta` (NaN never does)"
+        "Whether `value` beats the best so far by more than `min_delta` (`nan` and `±inf` never do)"
+        if not math.isfinite(value): return False
         return value < self.best_value - self.min_delta if self.mode == 'min' else value > self.best_value + self.min_delta
 
     def step(self, metrics:dict, # this epoch's metrics, e.g. what `test_loop` returns
              model:nn.Module, # the model being trained
             ) -> bool: # True: stop training now
         "Record one epoch; snapshot the weights if it is the best so far; return whether to stop"
-        self.epoch += 1
+        epoch = self.epoch + 1
         if self.monitor not in metrics:
-            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not in the metrics of epoch {self.epoch}; "
+            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not in the metrics of epoch {epoch}; "
                            f"they have: {', '.join(map(str, metrics))}")
-        value = float(metrics[self.monitor])
+        value, self.epoch = self._number(metrics[self.monitor], epoch), epoch
+        if not math.isfinite(value):
+            warnings.warn(f'EarlyStopping: {self.monitor!r} is {value} at epoch {epoch}: counted as no improvement '
+                          '(did training diverge, or is the evaluation set empty?)', RuntimeWarning)
         if self.improved(value):
             self.best_value, self.best_epoch, self.wait = value, self.epoch, 0
             self.best_state = copy.deepcopy(model.state_dict())
@@ -55,18 +59,34 @@ class EarlyStopping:
         self.wait += 1
         if self.wait < self.patience: return False
         if self.stopped_epoch is None: self.stopped_epoch = self.epoch
-        if self.restore_best and self.best_state is not None: self.restore(model)
+        if self.restore_best: self.restore(model)
         return True
     __call__ = step
 
+    def _number(self, value, epoch:int) -> float:
+        "`value` as a float; a TypeError unless it is one real number"
+        if hasattr(value, 'shape') and hasattr(value, 'item'):  # a tensor, array or numpy scalar
+            if math.prod(value.shape) != 1:
+                raise TypeError(f'EarlyStopping monitors {self.monitor!r}, whose value at epoch {epoch} is a tensor of shape {tuple(value.shape)}: '
+                                'it must be one number per epoch, e.g. `losses.mean().item()`')
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f'EarlyStopping monitors {self.monitor!r}, whose value at epoch {epoch} is {value!r} ({type(value).__name__}): '
+                            'it must be one real number, e.g. a float')
+        return float(value)
+
     def restore(self, model:nn.Module) -> nn.Module:
-        "Load the best weights seen so far into `model`"
-        if self.best_state is None: raise RuntimeError('EarlyStopping has not recorded any weights yet: call `step` after an epoch first')
+        "Load the best weights seen so far into `model`; warn, and leave it alone, if no epoch had a finite value"
+        if self.best_state is None:
+            if self.epoch < 0: raise RuntimeError('EarlyStopping has not recorded any weights yet: call `step` after an epoch first')
+            warnings.warn(f'EarlyStopping: no epoch had a finite {self.monitor!r} (epochs 0 to {self.epoch}), so there are no best weights: '
+                          'nothing was restored, and the model keeps its last weights', RuntimeWarning)
+            return model
         model.load_state_dict(self.best_state)
         return model
 
     def __repr__(self):
-        state = f'best {self.best_value:.4g} at epoch {self.best_epoch}' if self.best_epoch is not None else 'no epoch yet'
+        state = f'best {self.best_value:.4g} at epoch {self.best_epoch}' if self.best_epoch is not None else 'no best epoch' if self.epoch >= 0 else 'no epoch yet'
         if self.stopped_epoch is not None: state += f', stopped at epoch {self.stopped_epoch}'
         return f'EarlyStopping(monitor={self.monitor!r}, mode={self.mode!r}, patience={self.patience}, min_delta={self.min_delta}): {state}'
 
@@ -87,11 +107,14 @@ def fit_with_early_stopping(loaders:tuple=None, # (train, test) loaders (default
                             opt_func=torch.optim.Adam, # optimizer class, called as `opt_func(params, lr=lr)`
                             seed:int=42, # seed for the initial weights
                            ) -> tuple: # (model, history: one dict per epoch, es)
-    "Train the fixed tutorial MLP (no final ReLU) until `es` says stop; with `es.restore_best` the model ends with the best epoch's weights"
+    "Train the fixed tutorial MLP (no final ReLU) until `es` says stop or the loss diverges; with `es.restore_best` the model ends with the best epoch's weights"
     es = es or EarlyStopping()
     es.reset()
     model, history = run_fashion(final_relu=False, epochs=max_epochs, lr=lr, opt_func=opt_func, loaders=loaders or fashion_loaders(),
                                  seed=seed, after_epoch=lambda res, model, opt: es.step(res, model))
+    if history and 'diverged' in history[-1] and es.stopped_epoch is None:  # `run_fashion` stopped at a nan/inf loss: so does `es`
+        es.stopped_epoch = es.epoch
+        if es.restore_best: es.restore(model)
     return model, history, es
 
 # %% ../nbs/08_early_stopping.ipynb #67e6cd87

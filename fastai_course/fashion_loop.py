@@ -6,7 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/fashion_loop.html.md"""
 
 # %% ../nbs/06_fashion_loop.ipynb #769465d6
 from __future__ import annotations
-import time, warnings
+import time, warnings, math
 from pathlib import Path
 import torch
 from torch import nn
@@ -16,8 +16,8 @@ from .reproduce import set_seed, experiment
 from .sgd import check_finite, TrainingDiverged
 
 # %% auto #0
-__all__ = ['fashion_tensors', 'fashion_loaders', 'NeuralNetwork', 'train_loop', 'test_loop', 'run_fashion', 'save_weights',
-           'load_weights', 'fashion_notes', 'fashion_fixed']
+__all__ = ['fashion_tensors', 'fashion_loaders', 'check_images', 'NeuralNetwork', 'check_targets', 'train_loop', 'test_loop',
+           'run_fashion', 'save_weights', 'load_weights', 'fashion_notes', 'fashion_fixed']
 
 # %% ../nbs/06_fashion_loop.ipynb #d34be503
 def fashion_tensors(root=None, # where the dataset lives (default: `fashion_mnist`'s)
@@ -38,6 +38,25 @@ def fashion_loaders(batch_size:int=64, # the tutorial's batch size
             DataLoader(TensorDataset(x_test, y_test), batch_size=batch_size))
 
 # %% ../nbs/06_fashion_loop.ipynb #a9c2777c
+def _dt(dtype): return str(dtype).replace('torch.', '')
+
+def check_images(x, # what the model is given
+                 dtype=torch.float32, # the model's weights' dtype
+                ) -> torch.Tensor: # `x`, unchanged
+    "Raise a clear error unless `x` is a float batch of 28×28 grey images: (n,1,28,28), (n,28,28) or (n,784); shape and dtype only"
+    if not isinstance(x, torch.Tensor): raise TypeError(f'NeuralNetwork expects a tensor of images, got {type(x).__name__}: convert it with torch.as_tensor(x)')
+    s, got = tuple(x.shape), f'got shape {tuple(x.shape)} and dtype {_dt(x.dtype)}'
+    if not x.is_floating_point(): raise TypeError(f'NeuralNetwork: {got}: scale pixels to floats first: x.float()/255')
+    if s[1:] in ((1, 28, 28), (28, 28), (784,)):
+        if x.dtype != dtype: raise TypeError(f'NeuralNetwork: {got}, but the weights are {_dt(dtype)}: convert with x.to({dtype})')
+        return x
+    if s in ((28, 28), (784,)): fix = 'a single image: add a batch dimension with x[None]'
+    elif len(s) == 4 and s[1:] == (3, 28, 28): fix = 'looks like RGB: convert to one channel, e.g. x.mean(1, keepdim=True)'
+    elif len(s) == 4 and s[1:3] == (28, 28) and s[3] in (1, 3): fix = 'channels last: put them first with x.permute(0, 3, 1, 2)'
+    elif len(s) >= 2 and math.prod(s[1:]) == 784: fix = '784 values per image, but not as 28×28: if they are the pixels in row order, use x.reshape(len(x), 1, 28, 28)'
+    else: fix = 'this model takes 28×28 = 784 pixels per image'
+    raise ValueError(f'NeuralNetwork expects a float batch of 28×28 grey images, (n, 1, 28, 28), (n, 28, 28) or (n, 784); {got}: {fix}')
+
 class NeuralNetwork(nn.Module):
     "The tutorial's 784-512-512-10 MLP; `final_relu=True` is the notes' version with a ReLU on the logits"
     def __init__(self, final_relu:bool=True, # end with `nn.ReLU()`, as the notes do (a defect)
@@ -48,11 +67,23 @@ class NeuralNetwork(nn.Module):
         layers = [nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10)]
         self.linear_relu_stack = nn.Sequential(*layers, *([nn.ReLU()] if final_relu else []))
     def forward(self, x):
-        x = self.flatten(x)
+        x = self.flatten(check_images(x, self.linear_relu_stack[0].weight.dtype))
         logits = self.linear_relu_stack(x)
         return logits
 
 # %% ../nbs/06_fashion_loop.ipynb #cec27c2d
+def check_targets(pred:torch.Tensor, # the model's output for the batch, (n, classes)
+                  y, # the batch's targets
+                 ):
+    "Raise a clear error unless `y` holds one int64 class index per row of `pred`, shape (n,); shape and dtype only"
+    n = len(pred)
+    if isinstance(y, torch.Tensor) and y.dtype == torch.int64 and tuple(y.shape) == (n,): return
+    if not isinstance(y, torch.Tensor): raise TypeError(f'y must be a tensor of class indices, got {type(y).__name__}')
+    if y.ndim == 2 and y.shape == pred.shape and y.shape[1] > 1: fix = 'it looks one-hot: use y.argmax(1)'
+    elif y.numel() == n: fix = 'use y.view(-1).long()'
+    else: fix = f'the model made {n} predictions: check that the loader pairs each image with one label'
+    raise ValueError(f'y has shape {tuple(y.shape)} and dtype {_dt(y.dtype)}; expected ({n},) int64 class indices: {fix}')
+
 def train_loop(dataloader, # training batches
                model:nn.Module, # the network to train
                loss_fn, # e.g. `nn.CrossEntropyLoss()`
@@ -66,6 +97,7 @@ def train_loop(dataloader, # training batches
     if set_mode: model.train()
     for batch, (X, y) in enumerate(dataloader):
         pred = model(X)
+        check_targets(pred, y)
         loss = loss_fn(pred, y)
         optimizer.zero_grad()
         loss.backward()
@@ -92,6 +124,7 @@ def test_loop(dataloader, # test batches
     with torch.no_grad():
         for X, y in dataloader:
             pred = model(X)
+            check_targets(pred, y)  # an (n, 1) y would broadcast `pred.argmax(1) == y` to (n, n)
             test_loss += loss_fn(pred, y).item()
             correct += (pred.argmax(1) == y).type(torch.float).sum().item()
     res = dict(accuracy=correct/size, loss_per_batch=test_loss/num_batches, loss_per_sample=test_loss/size)
@@ -116,12 +149,16 @@ def run_fashion(final_relu:bool, # the notes' final ReLU on the logits
     model = NeuralNetwork(final_relu=final_relu)
     opt, loss_fn, hist = opt_func(model.parameters(), lr=lr), nn.CrossEntropyLoss(), []
     for epoch in range(epochs):
-        epoch_lr = opt.param_groups[0]['lr']
+        epoch_lr, diverged = opt.param_groups[0]['lr'], None
         try: train_loss = train_loop(train_dl, model, loss_fn, opt, set_mode=set_mode, log_every=0, epoch=epoch)
-        except TrainingDiverged as e: warnings.warn(str(e), RuntimeWarning); break
+        except TrainingDiverged as e:  # no step was taken on the bad batch: evaluate the weights kept, then stop
+            warnings.warn(str(e), RuntimeWarning)
+            train_loss, diverged = math.nan, str(e)
         res = dict(epoch=epoch, train_loss=train_loss, lr=epoch_lr, **test_loop(test_dl, model, loss_fn, set_mode=set_mode, verbose=False))
+        if diverged: res['diverged'] = diverged
         hist.append(res)
-        if after_epoch is not None and after_epoch(res, model, opt): break
+        stop = after_epoch is not None and after_epoch(res, model, opt)
+        if stop or diverged: break
     return model, hist
 
 # %% ../nbs/06_fashion_loop.ipynb #e856ff1c

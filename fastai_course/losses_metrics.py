@@ -6,14 +6,36 @@ Docs: https://fastai-course.github.io/fastai_course/losses_metrics.html.md"""
 
 # %% ../nbs/09_losses_metrics.ipynb #49a01f65
 from __future__ import annotations
+import math, numbers
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['LabelSmoothingCrossEntropy', 'check_labels', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'f1_macro']
+__all__ = ['check_class_targets', 'LabelSmoothingCrossEntropy', 'check_labels', 'accuracy', 'confusion_matrix',
+           'precision_recall_f1', 'f1_macro']
 
 # %% ../nbs/09_losses_metrics.ipynb #77ee0dcb
+def _dt(t): return str(t.dtype).replace('torch.', '')
+
+def check_class_targets(output:torch.Tensor, # raw logits, (batch, classes, ...)
+                        target:torch.Tensor, # class indices, (batch, ...)
+                        name:str='loss', # the caller, for the message
+                       ):
+    "Raise a clear error unless `output` has at least 2 classes in dim 1 and `target` holds int64 class indices of shape `output.shape[:1] + output.shape[2:]`"
+    for t, nm in ((output, 'output'), (target, 'target')):
+        if not isinstance(t, torch.Tensor): raise TypeError(f'{name}: {nm} must be a tensor, got {type(t).__name__}')
+    got = f'output has shape {tuple(output.shape)} and dtype {_dt(output)}, target has shape {tuple(target.shape)} and dtype {_dt(target)}'
+    if output.ndim < 2 or output.shape[1] < 2 or not output.is_floating_point():
+        raise ValueError(f'{name}: {got}; output must be float logits of shape (batch, classes, ...) with at least 2 classes '
+                         '(for one output per sample, use a binary loss such as `F.binary_cross_entropy_with_logits`)')
+    want = output.shape[:1] + output.shape[2:]
+    if target.dtype == torch.int64 and target.shape == want: return
+    if target.shape == output.shape: fix = 'it looks one-hot (or like probabilities): use target.argmax(dim=1)'
+    elif target.numel() == want.numel(): fix = 'use target.view(-1).long()' if output.ndim == 2 else f'use target.view{tuple(want)}.long()'
+    else: fix = f'output is for {output.shape[0]} samples: pass one class index per sample'
+    raise ValueError(f'{name}: {got}; target must be int64 class indices of shape {tuple(want)}: {fix}')
+
 class LabelSmoothingCrossEntropy(nn.Module):
     "Cross-entropy against targets smoothed by `eps`: `(1-eps)*nll + eps*mean(-log p)` over classes"
     def __init__(self, eps:float=0.1, # share of the target spread uniformly over all classes
@@ -21,9 +43,10 @@ class LabelSmoothingCrossEntropy(nn.Module):
         super().__init__()
         if not 0 <= eps < 1: raise ValueError(f'eps must be in [0, 1), got {eps}')
         self.eps = eps
-    def forward(self, output:torch.Tensor, # raw logits, (batch, classes)
-                target:torch.Tensor, # class indices, (batch,)
+    def forward(self, output:torch.Tensor, # raw logits, (batch, classes, ...)
+                target:torch.Tensor, # int64 class indices, (batch, ...)
                ) -> torch.Tensor: # scalar mean loss
+        check_class_targets(output, target, 'LabelSmoothingCrossEntropy')
         log_preds = F.log_softmax(output, dim=1)
         nll = F.nll_loss(log_preds, target)
         uniform = -log_preds.mean(dim=1).mean()
@@ -34,19 +57,24 @@ def check_labels(preds:torch.Tensor, # predicted labels
                  targs:torch.Tensor, # true labels
                  name:str='metric', # the caller, for the message
                 ):
-    "Raise a clear error unless `preds` and `targs` are tensors of the same shape"
+    "Raise a clear error unless `preds` and `targs` are tensors of the same shape holding whole class labels"
     if not (isinstance(preds, torch.Tensor) and isinstance(targs, torch.Tensor)):
         raise TypeError(f'{name}: preds and targs must be tensors, got {type(preds).__name__} and {type(targs).__name__}')
     if preds.shape != targs.shape:
         raise ValueError(f'{name}: preds have shape {tuple(preds.shape)} but targs have shape {tuple(targs.shape)}; '
                          'they must match (no broadcasting). Pass predicted labels, e.g. `logits.argmax(dim=1)`, '
                          'and labels of the same shape, e.g. `targs.view(-1)`.')
+    for t, nm in ((preds, 'preds'), (targs, 'targs')):
+        if t.is_floating_point() and not torch.equal(t, t.round()):
+            raise ValueError(f'{name}: {nm} must be whole class labels, got non-integer values such as {t[t != t.round()][0].item():.4g}; '
+                             'pass `probs.argmax(dim=1)` or `(probs > 0.5).long()`, not probabilities')
 
 def accuracy(preds:torch.Tensor, # predicted labels
              targs:torch.Tensor, # true labels, same shape
             ) -> float: # fraction of equal labels
     "Fraction of predictions equal to their target"
     check_labels(preds, targs, 'accuracy')
+    if preds.numel() == 0: raise ValueError(f'accuracy: preds and targs are empty (shape {tuple(preds.shape)}): there is nothing to score; check the data they came from')
     return (preds == targs).sum().item() / preds.numel()
 
 # %% ../nbs/09_losses_metrics.ipynb #921952fe
@@ -55,11 +83,9 @@ def confusion_matrix(preds:torch.Tensor, # predicted labels in [0, n_classes)
                      n_classes:int, # number of classes
                     ) -> torch.Tensor: # (n_classes, n_classes) counts: row = true class, column = predicted
     "Count every (true, predicted) pair of labels"
+    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
+        raise TypeError(f'confusion_matrix: n_classes must be an int, got {n_classes!r} ({type(n_classes).__name__}): pass int(n_classes)')
     check_labels(preds, targs, 'confusion_matrix')
-    for t, nm in ((preds, 'preds'), (targs, 'targs')):
-        if t.is_floating_point() and not torch.equal(t, t.round()):
-            raise ValueError(f'confusion_matrix: {nm} must be whole class labels, got non-integer values such as {t[t != t.round()][0].item()}; '
-                             'pass `probs.argmax(dim=1)` or `(probs > 0.5).long()`, not probabilities')
     preds, targs = preds.flatten().long(), targs.flatten().long()
     for t, nm in ((preds, 'preds'), (targs, 'targs')):
         if len(t) and (t.min() < 0 or t.max() >= n_classes):

@@ -21,9 +21,10 @@ from .sgd import check_finite
 from .reproduce import set_seed, experiment
 
 # %% auto #0
-__all__ = ['mnist_xy', 'init_params', 'check_flat', 'linear1', 'check_pairs', 'mnist_loss', 'mnist_dls', 'calc_grad',
-           'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch', 'BasicOptim', 'train_model',
-           'basic_optim', 'linear_learner', 'fit_quietly', 'recorder_df', 'learner_linear', 'learner_lr10']
+__all__ = ['mnist_xy', 'init_params', 'check_flat', 'linear1', 'check_pairs', 'mnist_loss', 'TensorBatchDL', 'mnist_dls',
+           'calc_grad', 'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch', 'BasicOptim',
+           'train_model', 'basic_optim', 'linear_learner', 'fit_quietly', 'recorder_df', 'learner_linear',
+           'learner_lr10']
 
 # %% ../nbs/03_mnist_linear.ipynb #62fc3659
 def mnist_xy(split:str='train', # 'train' or 'valid'
@@ -94,16 +95,31 @@ def mnist_loss(predictions:torch.Tensor, # raw model outputs (logits), e.g. (n, 
     return torch.where(targets==1, 1-predictions, predictions).mean()
 
 # %% ../nbs/03_mnist_linear.ipynb #5a9dae8f
+class TensorBatchDL(DataLoader):
+    "A fastai `DataLoader` over stacked tensors that takes each batch in one slice or gather, in the order `DataLoader(list(zip(*tensors)))` would"
+    def __init__(self, tensors:tuple, # tensors of equal length, e.g. `(x, y)`
+                 **kwargs, # passed to fastai's `DataLoader`, e.g. `bs=256`, `shuffle=True`
+                ):
+        self.tensors = tuple(tensors)
+        kwargs.pop('dataset', None)  # given back by `new`: the tensors are the data
+        super().__init__(list(range(len(self.tensors[0]))), **kwargs)  # the dataset only gives the length
+    def new(self, dataset=None, cls=None, **kwargs): return super().new(dataset, cls, tensors=self.tensors, **kwargs)
+    def create_batches(self, samps):
+        idxs = list(samps)
+        for i in range(0, len(idxs), self.bs):
+            b = idxs[i:i+self.bs]
+            if self.drop_last and len(b) < self.bs: break
+            if b == list(range(b[0], b[0]+len(b))): yield tuple(t[b[0]:b[0]+len(b)] for t in self.tensors)
+            else: ix = torch.tensor(b); yield tuple(t.index_select(0, ix) for t in self.tensors)  # `t[ix]` is far slower on CPU
+
 def mnist_dls(bs:int=256, # batch size
               shuffle:bool=False, # shuffle the training set each epoch (the book does not)
               tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
              ) -> DataLoaders: # training and validation loaders of (x (bs, 784), y (bs, 1))
-    "The book's `DataLoaders(dl, valid_dl)` over flattened MNIST_SAMPLE"
+    "The book's `DataLoaders(dl, valid_dl)` over flattened MNIST_SAMPLE: the same batches, taken whole from the stacked tensors"
     train_x, train_y = mnist_xy('train', tensors)
     valid_x, valid_y = mnist_xy('valid', tensors)
-    dl = DataLoader(list(zip(train_x, train_y)), batch_size=bs, shuffle=shuffle)
-    valid_dl = DataLoader(list(zip(valid_x, valid_y)), batch_size=bs)
-    return DataLoaders(dl, valid_dl)
+    return DataLoaders(TensorBatchDL((train_x, train_y), bs=bs, shuffle=shuffle), TensorBatchDL((valid_x, valid_y), bs=bs))
 
 # %% ../nbs/03_mnist_linear.ipynb #14a829e9
 def calc_grad(xb:torch.Tensor, # a batch of inputs

@@ -6,6 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/optimizers.html.md"""
 
 # %% ../nbs/07_optimizers.ipynb #39f24073
 from __future__ import annotations
+import warnings
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
@@ -17,6 +18,7 @@ import fastai.callback.schedule  # adds `Learner.fit_one_cycle` and `Learner.lr_
 from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 from .fashion_loop import NeuralNetwork, train_loop, test_loop, fashion_loaders, run_fashion
 from .reproduce import set_seed
+from .sgd import check_finite, TrainingDiverged
 
 # %% auto #0
 __all__ = ['hist_table', 'trajectory', 'step_scheduler', 'lr_schedule', 'run_scheduled', 'fashion_learner']
@@ -29,17 +31,26 @@ def hist_table(hists:dict, # run name -> list of `test_loop` results, one per ep
     return pd.DataFrame({name: {(m, epoch+1): r[m] for m in metrics for epoch, r in enumerate(h)} for name, h in hists.items()}).T
 
 # %% ../nbs/07_optimizers.ipynb #cd1be3cd
-def trajectory(f, # the function to minimise, of a 1-D tensor of weights
+def trajectory(f, # the function to minimise, of a 1-D tensor of weights; returns a scalar tensor
                opt_func, # optimizer factory, e.g. `torch.optim.Adam`
                start, # starting weights
                lr:float, # learning rate
                steps:int, # number of steps
-              ) -> torch.Tensor: # (steps+1, len(start)): the start, then the weights after each step
-    "Minimise `f` from `start` with `opt_func` and return the weights after every step"
+              ) -> torch.Tensor: # (steps+1, len(start)): the start, then the weights after each step (fewer rows if it diverged)
+    "Minimise `f` from `start` with `opt_func` and return the weights after every step; a `nan`/`inf` loss or gradient stops it with a warning"
     w = torch.as_tensor(start, dtype=torch.float32).clone().requires_grad_()
     opt, path = opt_func([w], lr=lr), [w.detach().clone()]
-    for _ in range(steps):
-        opt.zero_grad(); f(w).backward(); opt.step()
+    for step in range(steps):
+        opt.zero_grad()
+        loss = f(w)
+        if not isinstance(loss, torch.Tensor): raise TypeError(f'trajectory: f must return a tensor computed from w, got {type(loss).__name__}')
+        if loss.numel() != 1: raise ValueError(f'trajectory: f must return one number, got a tensor of shape {tuple(loss.shape)}: reduce it, e.g. with .sum()')
+        loss.backward()
+        try: check_finite(loss, step, 0, [w])
+        except TrainingDiverged as e:  # the path ends with the weights of the last finite step
+            warnings.warn(f'trajectory stopped at step {step}: {e}', RuntimeWarning)
+            break
+        opt.step()
         path.append(w.detach().clone())
     return torch.stack(path)
 
@@ -60,6 +71,8 @@ def lr_schedule(sched_func, # called with an optimizer, returns a scheduler, e.g
                 lr:float=0.1, # the optimizer's starting learning rate
                ) -> list: # the learning rate used in each epoch
     "The learning rate `sched_func` gives each epoch, from a dummy optimizer"
+    if metrics is not None and len(metrics) < epochs:
+        raise ValueError(f'lr_schedule: metrics has {len(metrics)} values for {epochs} epochs: pass one loss per epoch, or fewer epochs')
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
     sched, lrs = sched_func(opt), []
     for epoch in range(epochs):

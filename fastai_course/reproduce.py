@@ -110,6 +110,10 @@ def _parser():
     d.add_argument('--verify', action='store_true', help='check every file against its checksum')
     d.add_argument('--json', action='store_true', help='print JSON')
     sub.add_parser('list', help='list the experiments')
+    b = sub.add_parser('bench', help='time training and loading side by side and report the ratios (see 91_bench)')
+    b.add_argument('names', nargs='*', metavar='NAME', help='benchmarks to run (default: all)')
+    b.add_argument('--repeats', type=int, default=3, help='timed runs of each contender (the median is reported)')
+    b.add_argument('--json', action='store_true', help='print a JSON list instead of a table')
     return p
 
 # %% ../nbs/90_reproduce.ipynb #64b58a92
@@ -120,6 +124,17 @@ def _data_report(s:dict) -> str:
         out.append(f"{name}: {info['path']}\n  source: {info['source']}{extra}")
         out += [f'  {k:<8} {v}' for k, v in info['counts'].items()]
     return '\n'.join(out)
+
+def _bench(args) -> int:
+    from .bench import BENCHES, run_bench, bench_table, check_ratios
+    unknown = [n for n in args.names if n not in BENCHES]
+    if unknown: print(f"Unknown benchmark(s): {', '.join(unknown)}. Known: {', '.join(BENCHES)}", file=sys.stderr); return 2
+    with contextlib.redirect_stdout(sys.stderr): rows = run_bench(args.names, repeats=args.repeats)
+    print(json.dumps(rows, indent=2) if args.json else bench_table(rows))
+    if over := check_ratios(rows):
+        print('Ratios over their regression limit:\n  ' + '\n  '.join(over), file=sys.stderr)
+        return 1
+    return 0
 
 def main(argv:list=None, # arguments (default: `sys.argv[1:]`)
         ) -> int: # exit code
@@ -137,6 +152,7 @@ def main(argv:list=None, # arguments (default: `sys.argv[1:]`)
         print(json.dumps(s, indent=2) if args.json else _data_report(s))
         if args.verify and not args.json: print('verify: every file matches its checksum')
         return 0
+    if args.cmd == 'bench': return _bench(args)
     names = args.names or list(load_experiments())
     unknown = [n for n in names if n not in load_experiments()]
     if unknown: print(f"Unknown experiment(s): {', '.join(unknown)}. Known: {', '.join(EXPERIMENTS)}", file=sys.stderr); return 2
