@@ -25,15 +25,18 @@ try: import fcntl
 except ImportError: fcntl = None  # Windows: no advisory locks, provisioning still works for a single process
 
 # %% ../nbs/00_data.ipynb #cc8f8524
+def _fastai_path(folder:str) -> Path:
+    from fastai.data.external import fastai_path
+    try: return fastai_path(folder)  # creates $FASTAI_HOME and its config.ini on first use
+    except OSError as e: raise _unwritable(Path(os.getenv('FASTAI_HOME', '~/.fastai')).expanduser(), e) from e
+
 def data_dir() -> Path: # fastai's data folder (`$FASTAI_HOME/data` by default)
     "The folder where fastai's `untar_data` keeps extracted datasets"
-    from fastai.data.external import fastai_path
-    return fastai_path('data')
+    return _fastai_path('data')
 
 def archive_dir() -> Path: # fastai's archive folder (`$FASTAI_HOME/archive` by default)
     "The folder where fastai keeps downloaded archives; npm tarballs go in its `npm` subfolder"
-    from fastai.data.external import fastai_path
-    return fastai_path('archive')
+    return _fastai_path('archive')
 
 # %% ../nbs/00_data.ipynb #b9ba86f6
 def sha256sum(path, # the file to hash
@@ -48,13 +51,15 @@ def sha256sum(path, # the file to hash
 class DataError(RuntimeError):
     "A dataset could not be provided; the message says what was tried and how to fix it"
 
+def _unwritable(folder:Path, e:OSError, env_hint:str='FASTAI_HOME') -> DataError:
+    return DataError(f"The data folder {folder} cannot be written ({e.strerror}). "
+                     f"Point {env_hint} at a writable folder, e.g. `export {env_hint}=/tmp/fastai`.")
+
 def _check_writable(folder:Path, env_hint:str):
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder): pass
-    except OSError as e:
-        raise DataError(f"The data folder {folder} cannot be written ({e.strerror}). "
-                        f"Point {env_hint} at a writable folder, e.g. `export {env_hint}=/tmp/fastai`.") from e
+    except OSError as e: raise _unwritable(folder, e, env_hint) from e
 
 # %% ../nbs/00_data.ipynb #bdb33ae8
 @contextlib.contextmanager
