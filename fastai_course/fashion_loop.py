@@ -10,14 +10,15 @@ import time, warnings, math
 from pathlib import Path
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset, BatchSampler, RandomSampler, SequentialSampler
 from .data import fashion_mnist, UnofficialSplitWarning, FASHION_CLASSES
 from .reproduce import set_seed, experiment
 from .sgd import check_finite, TrainingDiverged
 
 # %% auto #0
-__all__ = ['fashion_tensors', 'fashion_loaders', 'check_images', 'NeuralNetwork', 'check_targets', 'train_loop', 'test_loop',
-           'run_fashion', 'save_weights', 'load_weights', 'fashion_notes', 'fashion_fixed']
+__all__ = ['fashion_tensors', 'TensorBatches', 'batch_loader', 'fashion_loaders', 'check_images', 'NeuralNetwork',
+           'check_targets', 'train_loop', 'test_loop', 'run_fashion', 'save_weights', 'load_weights', 'fashion_notes',
+           'fashion_fixed']
 
 # %% ../nbs/06_fashion_loop.ipynb #d34be503
 def fashion_tensors(root=None, # where the dataset lives (default: `fashion_mnist`'s)
@@ -28,14 +29,29 @@ def fashion_tensors(root=None, # where the dataset lives (default: `fashion_mnis
         train, test = fashion_mnist(root)
     return tuple(t for ds in (train, test) for t in (ds.data.unsqueeze(1).float()/255, ds.targets.clone()))
 
+class TensorBatches(TensorDataset):
+    "A `TensorDataset` that, indexed with a list of indices, returns the whole batch in one gather"
+    def __getitem__(self, idx):
+        if not isinstance(idx, list): return super().__getitem__(idx)
+        ix = torch.tensor(idx)
+        return tuple(t.index_select(0, ix) for t in self.tensors)
+
+def batch_loader(x:torch.Tensor, # inputs
+                 y:torch.Tensor, # targets, same length
+                 batch_size:int=64, # batch size
+                 shuffle:bool=False, # a new random order every epoch
+                ) -> DataLoader: # the batches of `DataLoader(TensorDataset(x, y), batch_size, shuffle)`, each taken in one gather
+    "A PyTorch `DataLoader` that hands out the same batches as the usual one without fetching and collating them item by item"
+    ds = TensorBatches(x, y)
+    return DataLoader(ds, batch_size=None, sampler=BatchSampler(RandomSampler(ds) if shuffle else SequentialSampler(ds), batch_size, drop_last=False))
+
 def fashion_loaders(batch_size:int=64, # the tutorial's batch size
                     shuffle:bool=False, # shuffle the training set (the tutorial does not)
                     tensors:tuple=None, # from `fashion_tensors` (default: load them)
                    ) -> tuple: # (train_dataloader, test_dataloader)
-    "The tutorial's `train_dataloader, test_dataloader`, over pre-stacked tensors"
+    "The tutorial's `train_dataloader, test_dataloader`, over pre-stacked tensors, a batch at a time"
     x_train, y_train, x_test, y_test = tensors or fashion_tensors()
-    return (DataLoader(TensorDataset(x_train, y_train), batch_size=batch_size, shuffle=shuffle),
-            DataLoader(TensorDataset(x_test, y_test), batch_size=batch_size))
+    return batch_loader(x_train, y_train, batch_size, shuffle), batch_loader(x_test, y_test, batch_size)
 
 # %% ../nbs/06_fashion_loop.ipynb #a9c2777c
 def _dt(dtype): return str(dtype).replace('torch.', '')

@@ -91,8 +91,11 @@ def check_finite(loss, # the batch's loss (tensor or float)
                 ):
     "Raise `TrainingDiverged` unless `loss` and every gradient of `params` are finite; on failure the gradients are cleared"
     loss, params = torch.as_tensor(loss), list(params)
+    grads = [p.grad for p in params if p.grad is not None]
+    # a gradient's sum is nan or inf when one of its elements is (or when they are so large that they overflow: divergence too),
+    # and summing costs far less than `isfinite` on every element, which matters once per batch
     what = ('the loss' if not torch.isfinite(loss).all() else
-            'a gradient' if any(p.grad is not None and not torch.isfinite(p.grad).all() for p in params) else None)
+            'a gradient' if grads and not torch.isfinite(torch.stack([g.sum() for g in grads])).all() else None)
     if what is None: return
     for p in params: p.grad = None  # nothing of the bad batch is left to leak into a later step
     raise TrainingDiverged(loss.item(), epoch, batch, what)
