@@ -35,10 +35,11 @@ def train_resnet18(epochs:int=1, # epochs of `fit_one_cycle`
                    seed:int=42, # passed to `set_seed` before the data and the weights are drawn
                    path=None, # MNIST_SAMPLE folder (default: `mnist_sample()`)
                    bar:bool=None, # fastai's progress bar (default: only if stdout is a terminal)
+                   dls_func=None, # builds the `DataLoaders`, after the seed (default: `ImageDataLoaders.from_folder(path)`)
                   ) -> Learner: # the trained learner; `recorder_df(learn)` shows its epochs
     "The book's resnet18 on MNIST_SAMPLE, from random weights, trained with `fit_one_cycle(epochs, lr)`"
     set_seed(seed)
-    dls = ImageDataLoaders.from_folder(path or mnist_sample())
+    dls = dls_func() if dls_func is not None else ImageDataLoaders.from_folder(path or mnist_sample())
     learn = resnet18_learner(dls, bar=bar)
     learn.fit_one_cycle(epochs, lr)
     return learn
