@@ -46,7 +46,7 @@ def main():
     print(f'checked {len(lessons)} lesson notebooks' + (' against executed copies' if args.executed else ''))
     for p in problems: print('  ' + p)
     if problems:
-        print('Fix: re-run the notebooks and save their outputs (`OMP_NUM_THREADS=1 nbdev-test --save`, then `nbdev-clean`).')
+        print('Fix: re-run the notebooks and save their outputs (`nbdev-test --flags slow --save`, then `nbdev-clean`).')
         sys.exit(1)
     print('ok: badges, install cells and saved outputs')
 

@@ -6,7 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/reproduce.html.md"""
 
 # %% ../nbs/90_reproduce.ipynb #83827e25
 from __future__ import annotations
-import sys, json, time, random, argparse, importlib, contextlib
+import os, sys, json, time, random, argparse, importlib, importlib.metadata, contextlib, platform
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
@@ -14,7 +14,8 @@ import torch
 
 # %% auto #0
 __all__ = ['DEFAULT_SEED', 'EXPERIMENTS', 'EXPERIMENT_MODULES', 'set_seed', 'Experiment', 'experiment', 'meets',
-           'load_experiments', 'run_experiment', 'missed_targets', 'format_table', 'main']
+           'load_experiments', 'run_experiment', 'missed_targets', 'format_table', 'machine_info', 'machine_line',
+           'markdown_table', 'main']
 
 # %% ../nbs/90_reproduce.ipynb #60c192d7
 DEFAULT_SEED = 42
@@ -99,13 +100,53 @@ def format_table(rows:list[dict], # rows from `run_experiment`
     line = lambda row: '  '.join(s.ljust(w[i]) if i < 2 else s.rjust(w[i]) for i, s in enumerate(row))
     return '\n'.join([line(cells[0]), line(['-'*n for n in w])] + [line(r) for r in cells[1:]])
 
+# %% ../nbs/90_reproduce.ipynb #ce2a3bc6
+def machine_info() -> dict: # cpu, cores, threads, cpu_capability, gpu, python, torch, fastai, env
+    "What a run's numbers depend on besides the seed: the CPU, threads, math backend, GPU and library versions"
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError, StopIteration), open('/proc/cpuinfo') as f:
+        cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
+    cap = getattr(torch.backends, 'cpu', None)
+    return dict(cpu=cpu, cores=os.cpu_count(), threads=torch.get_num_threads(),
+                cpu_capability=cap.get_cpu_capability() if cap and hasattr(cap, 'get_cpu_capability') else 'unknown',
+                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                python=platform.python_version(), torch=torch.__version__, fastai=importlib.metadata.version('fastai'),
+                env={k: os.environ[k] for k in ('OMP_NUM_THREADS', 'ATEN_CPU_CAPABILITY', 'MKL_CBWR') if k in os.environ})
+
+def machine_line(info:dict=None, # from `machine_info` (default: this machine)
+                ) -> str:
+    "`machine_info` as one line of text"
+    i = info or machine_info()
+    env = ''.join(f', {k}={v}' for k, v in i['env'].items())
+    gpu = f"GPU: {i['gpu']}" if i['gpu'] else 'no GPU'
+    return (f"{i['cpu']}, {i['cores']} cores, {i['threads']} torch threads, CPU kernels {i['cpu_capability']}{env}; {gpu}; "
+            f"Python {i['python']}, torch {i['torch']}, fastai {i['fastai']}")
+
+# %% ../nbs/90_reproduce.ipynb #bf77a9ef
+def _bound(target:str) -> str: return '' if not target else target.replace('>=', '≥ ').replace('<=', '≤ ')
+
+def markdown_table(rows:list[dict], # rows from `run_experiment`
+                   info:dict=None, # from `machine_info` (default: this machine)
+                  ) -> str: # a markdown table under a line naming the machine
+    "Rows of `run_experiment` as a markdown table: book, promised bound, this run, seconds; with the machine they came from"
+    val = lambda v: '' if v is None else f'{v:.4f}' if isinstance(v, float) else str(v)
+    secs = sum({r['experiment']: r['seconds'] for r in rows}.values())
+    seeds = sorted({EXPERIMENTS[r['experiment']].seed for r in rows})
+    lines = [f"Measured by `fastai-course reproduce --markdown` on: {machine_line(info)}; seed {', '.join(map(str, seeds))}; {secs:.0f} s in all.", '',
+             '| experiment | metric | book | promised | this run | seconds |', '|---|---|---:|---:|---:|---:|']
+    lines += [f"| `{r['experiment']}` | {r['metric']} | {val(r['book'])} | {_bound(EXPERIMENTS[r['experiment']].targets.get(r['metric']))} "
+              f"| {val(r['value'])} | {r['seconds']} |" for r in rows]
+    return '\n'.join(lines)
+
 # %% ../nbs/90_reproduce.ipynb #95c326dd
 def _parser():
     p = argparse.ArgumentParser(prog='fastai-course', description='Reproduce the numbers of fastbook chapter 4 and the PyTorch optimization tutorial.')
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('reproduce', help='run experiments and compare with the book')
     r.add_argument('names', nargs='*', metavar='NAME', help='experiments to run (default: all)')
-    r.add_argument('--json', action='store_true', help='print a JSON list instead of a table')
+    fmt = r.add_mutually_exclusive_group()
+    fmt.add_argument('--json', action='store_true', help='print a JSON list instead of a table')
+    fmt.add_argument('--markdown', action='store_true', help="print the README's markdown table, with the machine it ran on")
     d = sub.add_parser('data', help='provision MNIST_SAMPLE and Fashion-MNIST and print their paths and counts')
     d.add_argument('--verify', action='store_true', help='check every file against its checksum')
     d.add_argument('--json', action='store_true', help='print JSON')
@@ -162,7 +203,7 @@ def main(argv:list=None, # arguments (default: `sys.argv[1:]`)
         for n in names:
             print(f'running {n} ...', flush=True)
             rows += run_experiment(n)
-    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
+    print(json.dumps(rows, indent=2) if args.json else markdown_table(rows) if args.markdown else format_table(rows))
     if missed := missed_targets(rows):
         print('Targets missed:\n  ' + '\n  '.join(missed), file=sys.stderr)
         return 1
