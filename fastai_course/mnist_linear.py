@@ -12,7 +12,7 @@ from torch import nn
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader
 from fastai.learner import Learner
-from fastai.torch_core import tensor
+from fastai.torch_core import tensor, default_device
 from fastai.optimizer import SGD
 from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 from .data import mnist_sample_tensors
@@ -22,8 +22,8 @@ from .reproduce import set_seed, experiment
 
 # %% auto #0
 __all__ = ['mnist_xy', 'init_params', 'check_flat', 'linear1', 'check_pairs', 'mnist_loss', 'TensorBatchDL', 'mnist_dls',
-           'calc_grad', 'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch', 'BasicOptim',
-           'train_model', 'basic_optim', 'linear_learner', 'fit_quietly', 'recorder_df', 'learner_linear',
+           'to_model_device', 'calc_grad', 'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch',
+           'BasicOptim', 'train_model', 'basic_optim', 'linear_learner', 'fit_quietly', 'recorder_df', 'learner_linear',
            'learner_lr10']
 
 # %% ../nbs/03_mnist_linear.ipynb #62fc3659
@@ -58,9 +58,9 @@ def linear1(xb:torch.Tensor, # a batch of flattened images, (n, 784)
             weights:torch.Tensor, # (784, 1)
             bias:torch.Tensor, # (1,)
            ) -> torch.Tensor: # (n, 1) predictions
-    "The book's linear model `xb@weights + bias`, with the parameters passed explicitly"
+    "The book's linear model `xb@weights + bias`, with the parameters passed explicitly (the batch is moved to the weights' device)"
     check_flat(xb)
-    return xb@weights + bias
+    return xb.to(weights.device)@weights + bias
 
 # %% ../nbs/03_mnist_linear.ipynb #e288858a
 def check_pairs(predictions:torch.Tensor, # model outputs
@@ -115,11 +115,21 @@ class TensorBatchDL(DataLoader):
 def mnist_dls(bs:int=256, # batch size
               shuffle:bool=False, # shuffle the training set each epoch (the book does not)
               tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
+              device=None, # where the batches go (default: fastai's `default_device()`, the GPU when there is one)
              ) -> DataLoaders: # training and validation loaders of (x (bs, 784), y (bs, 1))
     "The book's `DataLoaders(dl, valid_dl)` over flattened MNIST_SAMPLE: the same batches, taken whole from the stacked tensors"
     train_x, train_y = mnist_xy('train', tensors)
     valid_x, valid_y = mnist_xy('valid', tensors)
-    return DataLoaders(TensorBatchDL((train_x, train_y), bs=bs, shuffle=shuffle), TensorBatchDL((valid_x, valid_y), bs=bs))
+    return DataLoaders(TensorBatchDL((train_x, train_y), bs=bs, shuffle=shuffle), TensorBatchDL((valid_x, valid_y), bs=bs),
+                       device=device or default_device())
+
+# %% ../nbs/03_mnist_linear.ipynb #945f5b5d
+def to_model_device(xb:torch.Tensor, # a batch of inputs
+                    model, # an `nn.Module`, or a function such as `linear1` that moves its input itself
+                   ) -> torch.Tensor: # `xb` on the device of `model`'s parameters
+    "Move a batch to an `nn.Module`'s device; other callables get it unchanged"
+    p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
+    return xb if p is None else xb.to(p.device)
 
 # %% ../nbs/03_mnist_linear.ipynb #14a829e9
 def calc_grad(xb:torch.Tensor, # a batch of inputs
@@ -128,7 +138,8 @@ def calc_grad(xb:torch.Tensor, # a batch of inputs
               loss_func=mnist_loss, # loss(predictions, targets)
              ):
     "Compute the loss of `model` on a batch and accumulate its gradients into the parameters' `.grad`"
-    loss = loss_func(model(xb), yb)
+    preds = model(to_model_device(xb, model))
+    loss = loss_func(preds, yb.to(preds.device))
     loss.backward()
     return loss
 
@@ -161,7 +172,10 @@ def validate_epoch(model, # callable: batch -> predictions
                    valid_dl, # validation batches
                   ) -> float: # the mean of the batch accuracies, 4 decimals
     "The book's `validate_epoch`: average `batch_accuracy` over the validation batches"
-    accs = [batch_accuracy(model(xb), yb) for xb, yb in valid_dl]
+    accs = []
+    for xb, yb in valid_dl:
+        preds = model(to_model_device(xb, model))
+        accs.append(batch_accuracy(preds, yb.to(preds.device)))
     if not accs: raise ValueError('validate_epoch: the validation loader gave no batches; is the validation set empty?')
     return round(torch.stack(accs).mean().item(), 4)
 

@@ -129,7 +129,7 @@ def train_quadratic(time:torch.Tensor, # inputs
                    ) -> tuple: # (params, losses): final parameters, and the loss before each step and after the last
     "Fit `quadratic` to `speed` by gradient descent from random parameters; stops with a warning if the loss diverges"
     set_seed(seed)
-    params = torch.randn(3).requires_grad_()
+    params = torch.randn(3).to(time.device).requires_grad_()  # drawn on the CPU: the same numbers on every device
     losses = []
     try:
         for i in range(steps): losses.append(apply_step(params, time, speed, loss_func, lr, epoch=i))

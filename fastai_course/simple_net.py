@@ -29,10 +29,10 @@ def simple_net(xb:torch.Tensor, # flattened images, (n, 784)
                w2:torch.Tensor, # (hidden, 1)
                b2:torch.Tensor, # (1,)
               ) -> torch.Tensor: # (n, 1) predictions
-    "The book's `simple_net`: linear, ReLU (`res.max(tensor(0.0))`), linear"
+    "The book's `simple_net`: linear, ReLU (`res.max(tensor(0.0))`), linear (the batch is moved to the weights' device)"
     check_flat(xb)
-    res = xb@w1 + b1
-    res = res.max(tensor(0.0))
+    res = xb.to(w1.device)@w1 + b1
+    res = res.max(tensor(0.0, device=res.device))
     res = res@w2 + b2
     return res
 
