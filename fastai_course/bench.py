@@ -33,12 +33,13 @@ __all__ = ['LOOP_CASES', 'LOOP_LIMITS', 'BENCHES', 'time_runs', 'compare', 'plai
 def time_runs(fns:dict, # name -> function of no arguments
               repeats:int=3, # timed calls of each function
               warmup:int=1, # untimed calls first
+              clock=time.perf_counter, # returns the time in seconds (a test can pass a fake one)
              ) -> dict: # name -> list of seconds, one per timed call
     "Time each function of `fns`, calling them in turns (a, b, a, b, ...) so that a slow moment hits all of them"
     times = {k: [] for k in fns}
     for i in range(warmup + repeats):
         for k, f in fns.items():
-            t0 = time.perf_counter(); f(); dt = time.perf_counter() - t0
+            t0 = clock(); f(); dt = clock() - t0
             if i >= warmup: times[k].append(dt)
     return times
 
@@ -62,21 +63,30 @@ def plain_epoch(model:nn.Module, # the model to train
                 valid_dl, # validation batches
                ) -> dict: # validation loss and metric, averaged over items
     "One epoch of a minimal PyTorch loop: a step per training batch, then the validation loss and metric"
+    dev = next(model.parameters()).device
     model.train()
     for xb, yb in train_dl:
+        xb, yb = xb.to(dev), yb.to(dev)
         loss = loss_func(model(xb), yb)
         loss.backward(); opt.step(); opt.zero_grad()
     model.eval(); tot_loss, tot_metric, n = 0., 0., 0
     with torch.no_grad():
         for xb, yb in valid_dl:
+            xb, yb = xb.to(dev), yb.to(dev)
             pred = model(xb)
             tot_loss += loss_func(pred, yb).item()*len(xb); tot_metric += float(metric(pred, yb))*len(xb); n += len(xb)
     return dict(valid_loss=tot_loss/n, metric=tot_metric/n)
 
 # %% ../nbs/91_bench.ipynb #463a983e
+def _first(tensors, n:int=None):
+    "The first `n` items of each tensor in `tensors` (a dict or a tuple); all of them if `n` is None"
+    if n is None: return tensors
+    return {k: v[:n] for k, v in tensors.items()} if isinstance(tensors, dict) else tuple(t[:n] for t in tensors)
+
 LOOP_CASES = {
-    'simple-net': dict(dls=lambda: mnist_dls(), model=simple_net_model, loss=lambda: mnist_loss, metric=batch_accuracy, lr=0.1),
-    'fashion-mlp': dict(dls=lambda: DataLoaders(*fashion_loaders()), model=partial(NeuralNetwork, final_relu=False),
+    'simple-net': dict(dls=lambda n=None: mnist_dls(tensors=_first(mnist_sample_tensors(), n)), model=simple_net_model,
+                       loss=lambda: mnist_loss, metric=batch_accuracy, lr=0.1),
+    'fashion-mlp': dict(dls=lambda n=None: DataLoaders(*fashion_loaders(tensors=_first(fashion_tensors(), n))), model=partial(NeuralNetwork, final_relu=False),
                         loss=nn.CrossEntropyLoss, metric=accuracy, lr=1e-3),
 }
 
@@ -84,10 +94,11 @@ LOOP_LIMITS = {'simple-net': '<=2.3', 'fashion-mlp': '<=1.6'}  # regression limi
 
 def learner_and_loop(case:str='simple-net', # a key of `LOOP_CASES`
                      seed:int=42, # both models start from this seed
+                     n:int=None, # only the first `n` images of each MNIST folder or Fashion-MNIST split, for a quick check (default: all)
                     ) -> tuple: # (fit one epoch with `Learner`, fit one epoch with `plain_epoch`, learner, plain model)
     "Two ways to train one epoch of the same model on the same batches with the same optimizer"
     c = LOOP_CASES[case]
-    dls, loss = c['dls'](), c['loss']()
+    dls, loss = c['dls'](n), c['loss']()
     set_seed(seed); learn = Learner(dls, c['model'](), loss_func=loss, metrics=c['metric'], opt_func=partial(OptimWrapper, opt=torch.optim.SGD))
     set_seed(seed); model = c['model'](); opt = torch.optim.SGD(model.parameters(), lr=c['lr'])
     return (lambda: fit_quietly(learn, 1, c['lr']), lambda: plain_epoch(model, opt, loss, c['metric'], dls.train, dls.valid), learn, model)
@@ -95,9 +106,10 @@ def learner_and_loop(case:str='simple-net', # a key of `LOOP_CASES`
 # %% ../nbs/91_bench.ipynb #47737aa1
 def learner_overhead(case:str='simple-net', # a key of `LOOP_CASES`
                      repeats:int=3, # timed epochs of each
+                     n:int=None, # only the first `n` images (see `learner_and_loop`; default: all)
                     ) -> dict: # a bench row: Learner.fit / plain loop
     "Median seconds per epoch of `Learner.fit` and of `plain_epoch` on the same model, batches and optimizer"
-    fit_learner, fit_plain, learn, _ = learner_and_loop(case)
+    fit_learner, fit_plain, learn, _ = learner_and_loop(case, n=n)
     row = compare(f'learner {case}', time_runs({'Learner.fit': fit_learner, 'plain loop': fit_plain}, repeats), target='<=1.15', limit=LOOP_LIMITS[case])
     return dict(row, ms_per_batch=round(1000*(row['a_s'] - row['b_s'])/(len(learn.dls.train) + len(learn.dls.valid)), 3))
 
@@ -113,9 +125,10 @@ def book_loader_vs_tensors(repeats:int=3, # timed epochs of each
 
 # %% ../nbs/91_bench.ipynb #34e65d65
 def png_vs_cache(repeats:int=3, # timed loads of each
+                 path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)
                 ) -> dict: # a bench row: PNG folders / cached tensors
     "Seconds to get MNIST_SAMPLE as tensors: every PNG opened against the verified tensor cache"
-    path = mnist_sample(); mnist_sample_tensors(path)  # make sure the cache exists
+    path = Path(path or mnist_sample()); mnist_sample_tensors(path)  # make sure the cache exists
     return compare('mnist load', time_runs({'PNG files': lambda: {k: load_digit_images(path/k) for k in MNIST_SAMPLE_COUNTS},
                                              'tensor cache': lambda: mnist_sample_tensors(path)}, repeats), target='>=20', limit='>=20')
 
@@ -140,14 +153,15 @@ def mnist_image_dls(bs:int=64, # batch size
 
 # %% ../nbs/91_bench.ipynb #a0899332
 def folders_vs_tensors(repeats:int=3, # timed epochs of each
+                       path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)
                       ) -> dict: # a bench row: folder loader / tensor loader, with both accuracies
     "Seconds for one resnet18 epoch (loaders included) from the PNG folders and from the cached tensors"
-    acc = {}
+    path, acc = Path(path or mnist_sample()), {}
     def run(name, make):
         def f(): acc[name] = float(recorder_df(train_resnet18(bar=False, dls_func=make)).accuracy.iloc[-1])  # the book's recipe, `05_resnet`
         return f
-    t = time_runs({'from_folder': run('from_folder', lambda: ImageDataLoaders.from_folder(mnist_sample())),
-                   'mnist_image_dls': run('mnist_image_dls', mnist_image_dls)}, repeats, warmup=0)
+    t = time_runs({'from_folder': run('from_folder', lambda: ImageDataLoaders.from_folder(path)),
+                   'mnist_image_dls': run('mnist_image_dls', lambda: mnist_image_dls(tensors=mnist_sample_tensors(path)))}, repeats, warmup=0)
     return compare('resnet18 epoch', t, limit='>=0.9', accuracy_a=round(acc['from_folder'], 4), accuracy_b=round(acc['mnist_image_dls'], 4))
 
 # %% ../nbs/91_bench.ipynb #6b3670c9

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy, math, numbers, warnings
 import torch
 from torch import nn
-from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork, train_loop, test_loop, run_fashion
+from .fashion_loop import fashion_tensors, fashion_loaders, batch_loader, NeuralNetwork, train_loop, test_loop, run_fashion
 from .reproduce import set_seed, experiment
 
 # %% auto #0
@@ -92,12 +92,15 @@ class EarlyStopping:
 
 # %% ../nbs/08_early_stopping.ipynb #559b05f2
 def fashion_subset_loaders(n_train:int=5000, # use only the first `n_train` training images
-                           batch_size:int=64, # batch size of both loaders
+                           batch_size:int=64, # training batch size
                            tensors:tuple=None, # from `fashion_tensors` (default: load them)
-                          ) -> tuple: # (train_dataloader, test_dataloader); the test set is complete
-    "`fashion_loaders` over the first `n_train` training images, so that the model overfits within a few epochs"
+                           n_test:int=None, # use only the first `n_test` test images (default: all of them)
+                           test_batch_size:int=1000, # test batch size; when it divides the test set, `test_loop`'s mean of batch means is the mean over images
+                          ) -> tuple: # (train_dataloader, test_dataloader)
+    "Loaders over the first `n_train` training images, so that the model overfits within a few epochs, and the test set in batches of `test_batch_size`"
     x_train, y_train, x_test, y_test = tensors or fashion_tensors()
-    return fashion_loaders(batch_size, tensors=(x_train[:n_train], y_train[:n_train], x_test, y_test))
+    n_test = len(x_test) if n_test is None else n_test
+    return batch_loader(x_train[:n_train], y_train[:n_train], batch_size), batch_loader(x_test[:n_test], y_test[:n_test], test_batch_size)
 
 # %% ../nbs/08_early_stopping.ipynb #3e21183f
 def fit_with_early_stopping(loaders:tuple=None, # (train, test) loaders (default: `fashion_loaders()`, all training images)
@@ -106,12 +109,13 @@ def fit_with_early_stopping(loaders:tuple=None, # (train, test) loaders (default
                             lr:float=1e-3, # learning rate
                             opt_func=torch.optim.Adam, # optimizer class, called as `opt_func(params, lr=lr)`
                             seed:int=42, # seed for the initial weights
+                            device=None, # where to train, e.g. `default_device()` (default: the CPU)
                            ) -> tuple: # (model, history: one dict per epoch, es)
     "Train the fixed tutorial MLP (no final ReLU) until `es` says stop or the loss diverges; with `es.restore_best` the model ends with the best epoch's weights"
     es = es or EarlyStopping()
     es.reset()
     model, history = run_fashion(final_relu=False, epochs=max_epochs, lr=lr, opt_func=opt_func, loaders=loaders or fashion_loaders(),
-                                 seed=seed, after_epoch=lambda res, model, opt: es.step(res, model))
+                                 seed=seed, after_epoch=lambda res, model, opt: es.step(res, model), device=device)
     if history and 'diverged' in history[-1] and es.stopped_epoch is None:  # `run_fashion` stopped at a nan/inf loss: so does `es`
         es.stopped_epoch = es.epoch
         if es.restore_best: es.restore(model)
@@ -121,12 +125,8 @@ def fit_with_early_stopping(loaders:tuple=None, # (train, test) loaders (default
 @experiment('early-stopping', book={'stopped epoch': None, 'best epoch': None, 'accuracy': None},
             targets={'stopped epoch': '<=11', 'accuracy': '>=0.80'})
 def early_stopping_fashion() -> dict:
-    "Adam lr 1e-3 on the first 5,000 training images, patience 2 on the test loss, at most 12 epochs, on one thread"
-    n_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the stopping epoch depends on the thread count: pin it
-    try:
-        train_dl, test_dl = fashion_subset_loaders(5000)
-        model, _, es = fit_with_early_stopping((train_dl, test_dl), EarlyStopping('loss_per_batch', patience=2), max_epochs=12)
-        acc = test_loop(test_dl, model, nn.CrossEntropyLoss(), verbose=False)['accuracy']
-    finally: torch.set_num_threads(n_threads)
+    "Adam lr 1e-3 on the first 5,000 training images, patience 2 on the test loss, at most 12 epochs"
+    train_dl, test_dl = fashion_subset_loaders(5000)
+    model, _, es = fit_with_early_stopping((train_dl, test_dl), EarlyStopping('loss_per_batch', patience=2), max_epochs=12)
+    acc = test_loop(test_dl, model, nn.CrossEntropyLoss(), verbose=False)['accuracy']
     return {'stopped epoch': math.nan if es.stopped_epoch is None else es.stopped_epoch, 'best epoch': es.best_epoch, 'accuracy': acc}

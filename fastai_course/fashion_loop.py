@@ -33,7 +33,7 @@ class TensorBatches(TensorDataset):
     "A `TensorDataset` that, indexed with a list of indices, returns the whole batch in one gather"
     def __getitem__(self, idx):
         if not isinstance(idx, list): return super().__getitem__(idx)
-        ix = torch.tensor(idx)
+        ix = torch.tensor(idx, device=self.tensors[0].device)
         return tuple(t.index_select(0, ix) for t in self.tensors)
 
 def batch_loader(x:torch.Tensor, # inputs
@@ -88,6 +88,10 @@ class NeuralNetwork(nn.Module):
         return logits
 
 # %% ../nbs/06_fashion_loop.ipynb #cec27c2d
+def _to(t, dev):
+    "`t` on `dev` if it is a tensor; anything else is left for the checks to name"
+    return t.to(dev) if isinstance(t, torch.Tensor) else t
+
 def check_targets(pred:torch.Tensor, # the model's output for the batch, (n, classes)
                   y, # the batch's targets
                  ):
@@ -109,9 +113,10 @@ def train_loop(dataloader, # training batches
                epoch:int=0, # the epoch's number, named in the error if the loss diverges
               ) -> float: # mean training loss over the epoch
     "One epoch of the tutorial's training loop; stops with `TrainingDiverged` before a step on a `nan`/`inf` loss"
-    size, total = len(dataloader.dataset), 0.
+    size, total, dev = len(dataloader.dataset), 0., next(model.parameters()).device
     if set_mode: model.train()
     for batch, (X, y) in enumerate(dataloader):
+        X, y = _to(X, dev), _to(y, dev)
         pred = model(X)
         check_targets(pred, y)
         loss = loss_fn(pred, y)
@@ -135,10 +140,11 @@ def test_loop(dataloader, # test batches
     "The tutorial's test loop; returns accuracy and the average loss both ways"
     if per not in ('batches', 'samples'): raise ValueError(f"per must be 'batches' or 'samples', got {per!r}")
     size, num_batches = len(dataloader.dataset), len(dataloader)
-    test_loss, correct = 0., 0.
+    test_loss, correct, dev = 0., 0., next(model.parameters()).device
     if set_mode: model.eval()
     with torch.no_grad():
         for X, y in dataloader:
+            X, y = _to(X, dev), _to(y, dev)
             pred = model(X)
             check_targets(pred, y)  # an (n, 1) y would broadcast `pred.argmax(1) == y` to (n, n)
             test_loss += loss_fn(pred, y).item()
@@ -158,11 +164,12 @@ def run_fashion(final_relu:bool, # the notes' final ReLU on the logits
                 loaders:tuple=None, # (train, test) loaders (default: `fashion_loaders(batch_size)`)
                 seed:int=42, # seed for the initial weights
                 after_epoch=None, # called as `after_epoch(result, model, opt)` after each epoch; returning True stops training
+                device=None, # where to train the model, e.g. 'cuda' (default: the CPU, as in the tutorial); the loops move each batch there
                ) -> tuple: # (model, one dict per epoch: `test_loop`'s results plus 'epoch', 'train_loss' and the epoch's 'lr')
     "Train the tutorial's MLP quietly for up to `epochs` and record the results after each; a diverging loss stops it with a warning"
     train_dl, test_dl = loaders or fashion_loaders(batch_size)
     set_seed(seed)
-    model = NeuralNetwork(final_relu=final_relu)
+    model = NeuralNetwork(final_relu=final_relu).to(device or 'cpu')  # the same initial weights on any device
     opt, loss_fn, hist = opt_func(model.parameters(), lr=lr), nn.CrossEntropyLoss(), []
     for epoch in range(epochs):
         epoch_lr, diverged = opt.param_groups[0]['lr'], None
@@ -195,7 +202,7 @@ def load_weights(model:nn.Module, # the model to fill
                  path, # a file written by `save_weights`
                 ) -> nn.Module:
     "Load a state dict with `weights_only=True`; a mismatch names both architectures"
-    sd = torch.load(path, weights_only=True)
+    sd = torch.load(path, weights_only=True, map_location='cpu')  # a file saved on a GPU loads anywhere; `load_state_dict` copies to the model's device
     try: model.load_state_dict(sd)
     except RuntimeError as e:
         saved = _arch({k: tuple(v.shape) for k, v in sd.items()})

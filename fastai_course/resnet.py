@@ -6,17 +6,18 @@ Docs: https://fastai-course.github.io/fastai_course/resnet.html.md"""
 
 # %% ../nbs/05_resnet.ipynb #b14858c0
 from __future__ import annotations
-import sys
+import sys, shutil
+from pathlib import Path
 import pandas as pd
 import torch
 import torch.nn.functional as F
 from fastai.vision.all import ImageDataLoaders, Learner, ProgressCallback, vision_learner, resnet18, accuracy, noop
-from .data import mnist_sample
+from .data import mnist_sample, mnist_sample_counts, MNIST_SAMPLE_COUNTS, atomic_dir, file_lock
 from .mnist_linear import recorder_df
 from .reproduce import experiment, set_seed
 
 # %% auto #0
-__all__ = ['resnet18_learner', 'train_resnet18', 'resnet18_experiment', 'count_params']
+__all__ = ['resnet18_learner', 'train_resnet18', 'mnist_sample_slice', 'resnet18_experiment', 'count_params']
 
 # %% ../nbs/05_resnet.ipynb #eedc9398
 def resnet18_learner(dls, # `DataLoaders` of 3-channel images
@@ -34,15 +35,36 @@ def train_resnet18(epochs:int=1, # epochs of `fit_one_cycle`
                    lr:float=0.1, # maximum learning rate of the one-cycle schedule
                    seed:int=42, # passed to `set_seed` before the data and the weights are drawn
                    path=None, # MNIST_SAMPLE folder (default: `mnist_sample()`)
+                   bs:int=64, # batch size (fastai's default, the book's)
                    bar:bool=None, # fastai's progress bar (default: only if stdout is a terminal)
-                   dls_func=None, # builds the `DataLoaders`, after the seed (default: `ImageDataLoaders.from_folder(path)`)
+                   dls_func=None, # builds the `DataLoaders`, after the seed (default: `ImageDataLoaders.from_folder(path, bs=bs)`)
                   ) -> Learner: # the trained learner; `recorder_df(learn)` shows its epochs
     "The book's resnet18 on MNIST_SAMPLE, from random weights, trained with `fit_one_cycle(epochs, lr)`"
     set_seed(seed)
-    dls = dls_func() if dls_func is not None else ImageDataLoaders.from_folder(path or mnist_sample())
+    dls = dls_func() if dls_func is not None else ImageDataLoaders.from_folder(path or mnist_sample(), bs=bs)
     learn = resnet18_learner(dls, bar=bar)
     learn.fit_one_cycle(epochs, lr)
     return learn
+
+# %% ../nbs/05_resnet.ipynb #82cced99
+def mnist_sample_slice(n_train:int, # images of each digit in `train`
+                       n_valid:int, # images of each digit in `valid`
+                       path=None, # the MNIST_SAMPLE folder to copy from (default: `mnist_sample()`)
+                      ) -> Path: # a folder laid out like MNIST_SAMPLE: `train/3`, `train/7`, `valid/3`, `valid/7`
+    "The first images, by file name, of each of MNIST_SAMPLE's folders, copied (once) into a folder beside it"
+    src = Path(path or mnist_sample())
+    dest = src.with_name(f'{src.name}_slice_{n_train}_{n_valid}')
+    counts = {k: n_train if k.startswith('train') else n_valid for k in MNIST_SAMPLE_COUNTS}
+    with file_lock(dest.with_name(f'.{dest.name}.lock')):
+        if mnist_sample_counts(dest) == counts: return dest
+        files = {k: sorted((src/k).glob('*.png'))[:n] for k, n in counts.items()}
+        if short := [k for k, n in counts.items() if len(files[k]) < n]:
+            raise ValueError(f"{src} has fewer images than asked for in {', '.join(short)}")
+        with atomic_dir(dest) as tmp:
+            for k, fs in files.items():
+                (tmp/k).mkdir(parents=True)
+                for f in fs: shutil.copy(f, tmp/k)
+    return dest
 
 # %% ../nbs/05_resnet.ipynb #8552ea17
 @experiment('resnet18', book={'accuracy': 0.997056}, targets={'accuracy': '>=0.99'})
