@@ -128,13 +128,13 @@ def _bound(target:str) -> str: return '' if not target else target.replace('>=',
 def markdown_table(rows:list[dict], # rows from `run_experiment`
                    info:dict=None, # from `machine_info` (default: this machine)
                   ) -> str: # a markdown table under a line naming the machine
-    "Rows of `run_experiment` as a markdown table: book, promised bound, this run, seconds; with the machine they came from"
+    "Rows of `run_experiment` as a markdown table: book (as the book prints it), promised bound, this run, seconds; with the machine they came from"
     val = lambda v: '' if v is None else f'{v:.4f}' if isinstance(v, float) else str(v)
     secs = sum({r['experiment']: r['seconds'] for r in rows}.values())
     seeds = sorted({EXPERIMENTS[r['experiment']].seed for r in rows})
     lines = [f"Measured by `fastai-course reproduce --markdown` on: {machine_line(info)}; seed {', '.join(map(str, seeds))}; {secs:.0f} s in all.", '',
              '| experiment | metric | book | promised | this run | seconds |', '|---|---|---:|---:|---:|---:|']
-    lines += [f"| `{r['experiment']}` | {r['metric']} | {val(r['book'])} | {_bound(EXPERIMENTS[r['experiment']].targets.get(r['metric']))} "
+    lines += [f"| `{r['experiment']}` | {r['metric']} | {'' if r['book'] is None else r['book']} | {_bound(EXPERIMENTS[r['experiment']].targets.get(r['metric']))} "
               f"| {val(r['value'])} | {r['seconds']} |" for r in rows]
     return '\n'.join(lines)
 
