@@ -1,16 +1,16 @@
 """Checks on the lesson notebooks that nbdev's own tools do not make:
 1. each lesson (`nbs/NN_*.ipynb`) opens with an "Open in Colab" badge whose link is built from the repository URL and branch
-   in pyproject.toml, followed by a cell that installs the package only in Colab;
+   in pyproject.toml, followed by the one-line cell that installs the package only in Colab (`! [ -e /content ] && pip install ...`);
 2. saved outputs carry no progress-bar redraws;
 3. with `--executed DIR` (a copy of nbs/ executed by `nbdev-test --save`): every code cell that produces output when run
    also has output saved in the committed notebook (cells that only define exported code are exempt).
 Exits 1 and names each problem."""
-import sys, json, re, argparse, tomllib
+import sys, json, re, argparse
 from pathlib import Path
 
 def colab_url(cfg, nb_name):
     owner_repo = cfg['git_url'].split('github.com/')[1].rstrip('/')
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/{cfg['branch']}/{cfg['nbs_path']}/{nb_name}"
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{cfg['branch']}/{Path(cfg.nbs_path).relative_to(cfg.config_path).as_posix()}/{nb_name}"
 
 def src(c): return ''.join(c['source']) if isinstance(c['source'], list) else c['source']
 def is_export(c): return bool(re.match(r'\s*#\|\s*export', src(c)))
@@ -20,9 +20,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument('--executed', help='folder of the same notebooks, executed with `nbdev-test --save`')
     args = ap.parse_args()
-    cfg = tomllib.load(open('pyproject.toml', 'rb'))['tool']['nbdev']
+    from nbdev.config import get_config   # reads [tool.nbdev] on every Python nbdev supports (tomllib is 3.11+)
+    cfg = get_config()
     problems = []
-    lessons = sorted(Path(cfg['nbs_path']).glob('[0-9][0-9]_*.ipynb'))
+    lessons = sorted(Path(cfg.nbs_path).glob('[0-9][0-9]_*.ipynb'))
     for f in lessons:
         cells = json.load(open(f))['cells']
         url = colab_url(cfg, f.name)
@@ -30,8 +31,8 @@ def main():
         if not any(url in m and 'colab-badge' in m for m in md):
             problems.append(f'{f.name}: no "Open in Colab" badge linking {url} near the top')
         first_code = next((src(c) for c in cells if c['cell_type'] == 'code'), '')
-        if 'google.colab' not in first_code or 'pip' not in first_code:
-            problems.append(f'{f.name}: the first code cell should install the package when running in Colab')
+        if '[ -e /content ]' not in first_code or 'pip install' not in first_code:
+            problems.append(f'{f.name}: the first code cell should be `! [ -e /content ] && pip install ...`, installing the package only in Colab')
         for i, c in enumerate(cells):
             if c['cell_type'] == 'code' and any(n in json.dumps(c.get('outputs', []), ensure_ascii=False) for n in NOISE):
                 problems.append(f'{f.name}: cell {i} has progress-bar output saved')

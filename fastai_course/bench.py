@@ -9,6 +9,12 @@ from __future__ import annotations
 import os, sys, time, statistics, subprocess, tempfile
 from pathlib import Path
 from functools import partial
+from .data import mnist_sample, mnist_sample_tensors, load_digit_images, MNIST_SAMPLE_COUNTS, TensorBatchDL
+from .mnist_linear import mnist_xy, mnist_dls, mnist_loss, batch_accuracy
+from .core import fit_quietly, recorder_df, set_seed
+from .simple_net import simple_net_model
+from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork
+from .resnet import train_resnet18
 import torch
 from torch import nn
 from fastai.data.core import DataLoaders
@@ -17,12 +23,6 @@ from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy
 from fastai.vision.all import ImageDataLoaders, TensorImage, TensorCategory, IntToFloatTensor
-from .data import mnist_sample, mnist_sample_tensors, load_digit_images, MNIST_SAMPLE_COUNTS
-from .mnist_linear import mnist_xy, mnist_dls, mnist_loss, batch_accuracy, TensorBatchDL, fit_quietly, recorder_df
-from .simple_net import simple_net_model
-from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork
-from .resnet import train_resnet18
-from .reproduce import set_seed
 
 # %% auto #0
 __all__ = ['LOOP_CASES', 'LOOP_LIMITS', 'BENCHES', 'time_runs', 'compare', 'plain_epoch', 'learner_and_loop', 'learner_overhead',
@@ -158,7 +158,7 @@ def folders_vs_tensors(repeats:int=3, # timed epochs of each
     "Seconds for one resnet18 epoch (loaders included) from the PNG folders and from the cached tensors"
     path, acc = Path(path or mnist_sample()), {}
     def run(name, make):
-        def f(): acc[name] = float(recorder_df(train_resnet18(bar=False, dls_func=make)).accuracy.iloc[-1])  # the book's recipe, `05_resnet`
+        def f(): acc[name] = float(recorder_df(train_resnet18(bar=False, dls_func=make)).accuracy.iloc[-1])  # the book's recipe, `14_resnet`
         return f
     t = time_runs({'from_folder': run('from_folder', lambda: ImageDataLoaders.from_folder(path)),
                    'mnist_image_dls': run('mnist_image_dls', lambda: mnist_image_dls(tensors=mnist_sample_tensors(path)))}, repeats, warmup=0)
@@ -182,7 +182,7 @@ def measure_python(code:str, # Python source to run in a fresh interpreter
 def reproduce_cost(names:list=(), # experiments to run (default: all)
                   ) -> dict: # a bench row with the seconds and the peak memory
     "Time and peak memory of `fastai-course reproduce NAMES` in a fresh process"
-    m = measure_python('import sys; from fastai_course.reproduce import main; sys.exit(main())', 'reproduce', *names)
+    m = measure_python('import sys; from fastai_course.cli import main; sys.exit(main())', 'reproduce', *names)
     if m['returncode'] != 0: raise RuntimeError(f"`fastai-course reproduce {' '.join(names)}` failed (exit {m['returncode']})")
     return dict(bench='reproduce ' + (' '.join(names) or 'all'), a='fastai-course reproduce', a_s=m['seconds'], runs=1, peak_mb=m['peak_mb'])
 

@@ -6,74 +6,21 @@ Docs: https://fastai-course.github.io/fastai_course/reproduce.html.md"""
 
 # %% ../nbs/90_reproduce.ipynb #83827e25
 from __future__ import annotations
-import os, sys, json, time, random, argparse, importlib, importlib.metadata, contextlib, platform
-from dataclasses import dataclass, field
-from typing import Callable
-import numpy as np
+import os, time, importlib.metadata, contextlib, platform
+from .core import *
 import torch
+# every lesson that registers experiments, in the order `reproduce` runs them
+from . import pixel_similarity, mnist_linear, simple_net, resnet, fashion_loop, early_stopping
 
 # %% auto #0
-__all__ = ['DEFAULT_SEED', 'EXPERIMENTS', 'EXPERIMENT_MODULES', 'set_seed', 'Experiment', 'experiment', 'meets',
-           'load_experiments', 'run_experiment', 'missed_targets', 'format_table', 'machine_info', 'machine_line',
-           'markdown_table', 'main']
-
-# %% ../nbs/90_reproduce.ipynb #60c192d7
-DEFAULT_SEED = 42
-
-def set_seed(seed:int=DEFAULT_SEED, # the seed for `random`, NumPy and PyTorch
-            ):
-    "Seed every random generator the course uses, so that a run gives the same numbers twice"
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
-
-# %% ../nbs/90_reproduce.ipynb #9662d0bc
-@dataclass
-class Experiment:
-    "A named, registered experiment: `fn()` returns `{metric: value}`; `book` holds the book's values"
-    name: str # command-line name, e.g. 'pixel-similarity'
-    fn: Callable # runs the experiment, returns `{metric: value}`
-    book: dict = field(default_factory=dict) # metric -> the book's value (None if it gives none)
-    seed: int = DEFAULT_SEED # seed set before `fn` runs
-    targets: dict = field(default_factory=dict) # metric -> promised bound such as '>=0.96'
-
-EXPERIMENTS: dict[str, Experiment] = {}
-
-def experiment(name:str, # command-line name, e.g. 'pixel-similarity'
-               book:dict, # metric -> the book's value (None if the book gives none)
-               seed:int=DEFAULT_SEED, # seed set before the experiment runs
-               targets:dict=None, # metric -> bound this package promises, e.g. {'accuracy': '>=0.96'}
-              ):
-    "Decorator registering a function as the experiment `name`"
-    def _inner(fn):
-        EXPERIMENTS[name] = Experiment(name, fn, dict(book), seed, dict(targets or {}))
-        return fn
-    return _inner
-
-def meets(value:float, # a measured value
-          target:str, # '>=X' or '<=X'
-         ) -> bool:
-    "Whether `value` satisfies a target such as '>=0.96' or '<=0.55'"
-    op, bound = target[:2], float(target[2:])
-    if op not in ('>=', '<='): raise ValueError(f"target must start with '>=' or '<=', got {target!r}")
-    return value >= bound if op == '>=' else value <= bound
-
-# %% ../nbs/90_reproduce.ipynb #455d55f4
-EXPERIMENT_MODULES = ['fastai_course.baseline', 'fastai_course.mnist_linear', 'fastai_course.simple_net', 'fastai_course.resnet', 'fastai_course.fashion_loop', 'fastai_course.early_stopping']
-
-def load_experiments() -> dict: # name -> `Experiment`, in registration order
-    "Import every module that registers experiments and return the registry"
-    for m in EXPERIMENT_MODULES: importlib.import_module(m)
-    return EXPERIMENTS
+__all__ = ['run_experiment', 'missed_targets', 'format_table', 'machine_info', 'machine_line', 'markdown_table']
 
 # %% ../nbs/90_reproduce.ipynb #4e17d246
 def run_experiment(name:str, # a registered experiment
                   ) -> list[dict]: # one row per metric: experiment, metric, book, value, seconds
     "Seed, run and time the registered experiment `name`"
-    exps = load_experiments()
-    if name not in exps: raise KeyError(f"Unknown experiment {name!r}; known: {', '.join(exps)}")
-    e = exps[name]
+    if name not in EXPERIMENTS: raise KeyError(f"Unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    e = EXPERIMENTS[name]
     set_seed(e.seed)
     t0 = time.perf_counter()
     metrics = e.fn()
@@ -137,74 +84,3 @@ def markdown_table(rows:list[dict], # rows from `run_experiment`
     lines += [f"| `{r['experiment']}` | {r['metric']} | {'' if r['book'] is None else r['book']} | {_bound(EXPERIMENTS[r['experiment']].targets.get(r['metric']))} "
               f"| {val(r['value'])} | {r['seconds']} |" for r in rows]
     return '\n'.join(lines)
-
-# %% ../nbs/90_reproduce.ipynb #95c326dd
-def _parser():
-    p = argparse.ArgumentParser(prog='fastai-course', description='Reproduce the numbers of fastbook chapter 4 and the PyTorch optimization tutorial.')
-    sub = p.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('reproduce', help='run experiments and compare with the book')
-    r.add_argument('names', nargs='*', metavar='NAME', help='experiments to run (default: all)')
-    fmt = r.add_mutually_exclusive_group()
-    fmt.add_argument('--json', action='store_true', help='print a JSON list instead of a table')
-    fmt.add_argument('--markdown', action='store_true', help="print the README's markdown table, with the machine it ran on")
-    d = sub.add_parser('data', help='provision MNIST_SAMPLE and Fashion-MNIST and print their paths and counts')
-    d.add_argument('--verify', action='store_true', help='check every file against its checksum')
-    d.add_argument('--json', action='store_true', help='print JSON')
-    sub.add_parser('list', help='list the experiments')
-    b = sub.add_parser('bench', help='time training and loading side by side and report the ratios (see 91_bench)')
-    b.add_argument('names', nargs='*', metavar='NAME', help='benchmarks to run (default: all)')
-    b.add_argument('--repeats', type=int, default=3, help='timed runs of each contender (the median is reported)')
-    b.add_argument('--json', action='store_true', help='print a JSON list instead of a table')
-    return p
-
-# %% ../nbs/90_reproduce.ipynb #64b58a92
-def _data_report(s:dict) -> str:
-    out = []
-    for name, info in s.items():
-        extra = '' if info.get('official_split', True) else ', NOT the official train/test split'
-        out.append(f"{name}: {info['path']}\n  source: {info['source']}{extra}")
-        out += [f'  {k:<8} {v}' for k, v in info['counts'].items()]
-    return '\n'.join(out)
-
-def _bench(args) -> int:
-    from .bench import BENCHES, run_bench, bench_table, check_ratios
-    unknown = [n for n in args.names if n not in BENCHES]
-    if unknown: print(f"Unknown benchmark(s): {', '.join(unknown)}. Known: {', '.join(BENCHES)}", file=sys.stderr); return 2
-    with contextlib.redirect_stdout(sys.stderr): rows = run_bench(args.names, repeats=args.repeats)
-    print(json.dumps(rows, indent=2) if args.json else bench_table(rows))
-    if over := check_ratios(rows):
-        print('Ratios over their regression limit:\n  ' + '\n  '.join(over), file=sys.stderr)
-        return 1
-    return 0
-
-def main(argv:list=None, # arguments (default: `sys.argv[1:]`)
-        ) -> int: # exit code
-    "Entry point of the `fastai-course` command"
-    import warnings
-    warnings.filterwarnings('ignore', category=FutureWarning)
-    args = _parser().parse_args(argv)
-    if args.cmd == 'list':
-        for n, e in load_experiments().items(): print(f"{n:<20} {', '.join(e.book)}")
-        return 0
-    if args.cmd == 'data':
-        from .data import provision, DataError
-        try: s = provision(verify=args.verify)
-        except DataError as e: print(e, file=sys.stderr); return 1
-        print(json.dumps(s, indent=2) if args.json else _data_report(s))
-        if args.verify and not args.json: print('verify: every file matches its checksum')
-        return 0
-    if args.cmd == 'bench': return _bench(args)
-    names = args.names or list(load_experiments())
-    unknown = [n for n in names if n not in load_experiments()]
-    if unknown: print(f"Unknown experiment(s): {', '.join(unknown)}. Known: {', '.join(EXPERIMENTS)}", file=sys.stderr); return 2
-    rows = []
-    # while experiments run, anything they print (progress bars, logs) goes to stderr: stdout carries only the result
-    with contextlib.redirect_stdout(sys.stderr):
-        for n in names:
-            print(f'running {n} ...', flush=True)
-            rows += run_experiment(n)
-    print(json.dumps(rows, indent=2) if args.json else markdown_table(rows) if args.markdown else format_table(rows))
-    if missed := missed_targets(rows):
-        print('Targets missed:\n  ' + '\n  '.join(missed), file=sys.stderr)
-        return 1
-    return 0
