@@ -1,4 +1,4 @@
-"""`fastai-course reproduce` runs every experiment of the course on the real data and prints the book's number beside ours.
+"""`fastai-course reproduce` runs every experiment of the course on the real data and prints the book's number, the bound this package promises, and ours.
 
 Docs: https://fastai-course.github.io/fastai_course/reproduce.html.md"""
 
@@ -10,77 +10,112 @@ import os, time, importlib.metadata, contextlib, platform
 from .core import *
 import torch
 # every lesson that registers experiments, in the order `reproduce` runs them
-from . import pixel_similarity, mnist_linear, simple_net, resnet, fashion_loop, early_stopping
+from . import pixel_similarity, mnist_linear, simple_net, resnet
+from . import fashion_loop, early_stopping
 
 # %% auto #0
 __all__ = ['run_experiment', 'missed_targets', 'format_table', 'machine_info', 'machine_line', 'markdown_table']
 
-# %% ../nbs/90_reproduce.ipynb #4e17d246
+# %% ../nbs/90_reproduce.ipynb #e5a762ba
+def _row(name, metric, value, secs):
+    "One row of the results: ints (epochs) stay ints, other values rounded to 4 digits"
+    v = value if isinstance(value, int) else round(float(value), 4)
+    book = EXPERIMENTS[name].book.get(metric)
+    return dict(experiment=name, metric=metric, book=book, value=v,
+                seconds=round(secs, 1))
+
 def run_experiment(name:str, # a registered experiment
-                  ) -> list[dict]: # one row per metric: experiment, metric, book, value, seconds
+                  ) -> list[dict]: # one row per metric
     "Seed, run and time the registered experiment `name`"
-    if name not in EXPERIMENTS: raise KeyError(f"Unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
+    if name not in EXPERIMENTS:
+        raise KeyError(f"Unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
     e = EXPERIMENTS[name]
     set_seed(e.seed)
     t0 = time.perf_counter()
     metrics = e.fn()
     secs = time.perf_counter() - t0
-    missing = set(e.book) - set(metrics)
-    if missing: raise RuntimeError(f'{name} did not report {sorted(missing)}')
-    return [dict(experiment=name, metric=m, book=e.book.get(m), value=v if isinstance(v, int) else round(float(v), 4), seconds=round(secs, 1))
-            for m, v in metrics.items()]
+    if missing := set(e.book) - set(metrics):
+        raise RuntimeError(f'{name} did not report {sorted(missing)}')
+    return [_row(name, m, v, secs) for m, v in metrics.items()]
 
+# %% ../nbs/90_reproduce.ipynb #30fed28c
 def missed_targets(rows:list[dict], # rows from `run_experiment`
                   ) -> list[str]: # one message per row whose value misses its target
     "Rows of `run_experiment` whose value misses the target its experiment promises"
-    return [f"{r['experiment']} {r['metric']}: {r['value']} is not {t}" for r in rows
-            if (t := EXPERIMENTS[r['experiment']].targets.get(r['metric'])) and not meets(r['value'], t)]
+    target = lambda r: EXPERIMENTS[r['experiment']].targets.get(r['metric'])
+    return [f"{r['experiment']} {r['metric']}: {r['value']} is not {target(r)}"
+            for r in rows if target(r) and not meets(r['value'], target(r))]
 
-# %% ../nbs/90_reproduce.ipynb #5288e548
+# %% ../nbs/90_reproduce.ipynb #6572a23d
+def _cell(r, c): 
+    "The text of column `c` of row `r`: values with 4 digits, missing ones empty"
+    if r[c] is None: return ''
+    return f'{r[c]:.4f}' if c == 'value' and isinstance(r[c], float) else str(r[c])
+
 def format_table(rows:list[dict], # rows from `run_experiment`
                 ) -> str: # a plain-text table
     "Rows of `run_experiment` as an aligned text table"
     cols = ['experiment', 'metric', 'book', 'value', 'seconds']
-    fmt = lambda r, c: '' if r[c] is None else (f'{r[c]:.4f}' if c == 'value' and isinstance(r[c], float) else str(r[c]))
-    cells = [cols] + [[fmt(r, c) for c in cols] for r in rows]
+    cells = [cols] + [[_cell(r, c) for c in cols] for r in rows]
     w = [max(len(row[i]) for row in cells) for i in range(len(cols))]
-    line = lambda row: '  '.join(s.ljust(w[i]) if i < 2 else s.rjust(w[i]) for i, s in enumerate(row))
-    return '\n'.join([line(cells[0]), line(['-'*n for n in w])] + [line(r) for r in cells[1:]])
+    just = lambda i, s: s.ljust(w[i]) if i < 2 else s.rjust(w[i])
+    line = lambda row: '  '.join(just(i, s) for i, s in enumerate(row))
+    rule = ['-'*n for n in w]
+    return '\n'.join([line(cols), line(rule)] + [line(r) for r in cells[1:]])
 
-# %% ../nbs/90_reproduce.ipynb #ce2a3bc6
-def machine_info() -> dict: # cpu, cores, threads, cpu_capability, gpu, python, torch, fastai, env
-    "What a run's numbers depend on besides the seed: the CPU, threads, math backend, GPU and library versions"
+# %% ../nbs/90_reproduce.ipynb #e50680a5
+def _cpu_name() -> str:
+    "The CPU's model name (from /proc/cpuinfo on Linux)"
     cpu = platform.processor() or platform.machine()
     with contextlib.suppress(OSError, StopIteration), open('/proc/cpuinfo') as f:
         cpu = next(l.split(':', 1)[1].strip() for l in f if l.startswith('model name'))
-    cap = getattr(torch.backends, 'cpu', None)
-    return dict(cpu=cpu, cores=os.cpu_count(), threads=torch.get_num_threads(),
-                cpu_capability=cap.get_cpu_capability() if cap and hasattr(cap, 'get_cpu_capability') else 'unknown',
-                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-                python=platform.python_version(), torch=torch.__version__, fastai=importlib.metadata.version('fastai'),
-                env={k: os.environ[k] for k in ('OMP_NUM_THREADS', 'ATEN_CPU_CAPABILITY', 'MKL_CBWR') if k in os.environ})
+    return cpu
 
+def machine_info() -> dict: # cpu, cores, threads, cpu_capability, gpu, versions, env
+    "What a run's numbers depend on besides the seed: CPU, threads, backend, GPU"
+    cap = getattr(torch.backends, 'cpu', None)
+    env_vars = ('OMP_NUM_THREADS', 'ATEN_CPU_CAPABILITY', 'MKL_CBWR')
+    return dict(cpu=_cpu_name(), cores=os.cpu_count(), threads=torch.get_num_threads(),
+                cpu_capability=getattr(cap, 'get_cpu_capability', lambda: 'unknown')(),
+                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                python=platform.python_version(), torch=torch.__version__,
+                fastai=importlib.metadata.version('fastai'),
+                env={k: os.environ[k] for k in env_vars if k in os.environ})
+
+# %% ../nbs/90_reproduce.ipynb #ea4e1863
 def machine_line(info:dict=None, # from `machine_info` (default: this machine)
                 ) -> str:
     "`machine_info` as one line of text"
     i = info or machine_info()
     env = ''.join(f', {k}={v}' for k, v in i['env'].items())
     gpu = f"GPU: {i['gpu']}" if i['gpu'] else 'no GPU'
-    return (f"{i['cpu']}, {i['cores']} cores, {i['threads']} torch threads, CPU kernels {i['cpu_capability']}{env}; {gpu}; "
+    return (f"{i['cpu']}, {i['cores']} cores, {i['threads']} torch threads, "
+            f"CPU kernels {i['cpu_capability']}{env}; {gpu}; "
             f"Python {i['python']}, torch {i['torch']}, fastai {i['fastai']}")
 
-# %% ../nbs/90_reproduce.ipynb #bf77a9ef
-def _bound(target:str) -> str: return '' if not target else target.replace('>=', '≥ ').replace('<=', '≤ ')
+# %% ../nbs/90_reproduce.ipynb #0372f6d4
+def _bound(target:str) -> str:
+    "'>=0.96' as '≥ 0.96', for the README"
+    return '' if not target else target.replace('>=', '≥ ').replace('<=', '≤ ')
 
+def _md_row(r) -> str:
+    "One row of `run_experiment` as a markdown table row"
+    v = r['value']
+    val = '' if v is None else f"{v:.4f}" if isinstance(v, float) else v
+    book = '' if r['book'] is None else r['book']
+    bound = _bound(EXPERIMENTS[r['experiment']].targets.get(r['metric']))
+    cells = [f"`{r['experiment']}`", r['metric'], book, bound, val, r['seconds']]
+    return '| ' + ' | '.join(map(str, cells)) + ' |'
+
+# %% ../nbs/90_reproduce.ipynb #6b453aca
 def markdown_table(rows:list[dict], # rows from `run_experiment`
                    info:dict=None, # from `machine_info` (default: this machine)
                   ) -> str: # a markdown table under a line naming the machine
-    "Rows of `run_experiment` as a markdown table: book (as the book prints it), promised bound, this run, seconds; with the machine they came from"
-    val = lambda v: '' if v is None else f'{v:.4f}' if isinstance(v, float) else str(v)
+    "Rows of `run_experiment` as the README's markdown table, naming the machine"
     secs = sum({r['experiment']: r['seconds'] for r in rows}.values())
-    seeds = sorted({EXPERIMENTS[r['experiment']].seed for r in rows})
-    lines = [f"Measured by `fastai-course reproduce --markdown` on: {machine_line(info)}; seed {', '.join(map(str, seeds))}; {secs:.0f} s in all.", '',
-             '| experiment | metric | book | promised | this run | seconds |', '|---|---|---:|---:|---:|---:|']
-    lines += [f"| `{r['experiment']}` | {r['metric']} | {'' if r['book'] is None else r['book']} | {_bound(EXPERIMENTS[r['experiment']].targets.get(r['metric']))} "
-              f"| {val(r['value'])} | {r['seconds']} |" for r in rows]
-    return '\n'.join(lines)
+    seeds = ', '.join(map(str, sorted({EXPERIMENTS[r['experiment']].seed for r in rows})))
+    head = (f"Measured by `fastai-course reproduce --markdown` on: {machine_line(info)}; "
+            f"seed {seeds}; {secs:.0f} s in all.")
+    cols = '| experiment | metric | book | promised | this run | seconds |'
+    rule = '|---|---|---:|---:|---:|---:|'
+    return '\n'.join([head, '', cols, rule] + [_md_row(r) for r in rows])
