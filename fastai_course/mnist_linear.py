@@ -8,7 +8,8 @@ Docs: https://fastai-course.github.io/fastai_course/mnist_linear.html.md"""
 from __future__ import annotations
 from .data import mnist_sample_tensors, TensorBatchDL
 from .pixel_similarity import stack_digits
-from .core import check_finite, set_seed, experiment, fit_quietly, recorder_df
+from .core import check_finite, set_seed, experiment, fit_quietly
+from .core import recorder_df
 import torch
 import pandas as pd
 from torch import nn
@@ -20,16 +21,18 @@ from fastai.optimizer import SGD
 from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 
 # %% auto #0
-__all__ = ['mnist_xy', 'init_params', 'check_flat', 'linear1', 'check_pairs', 'mnist_loss', 'mnist_dls', 'to_model_device',
-           'calc_grad', 'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch', 'BasicOptim',
-           'train_model', 'basic_optim', 'linear_learner', 'learner_linear', 'learner_lr10']
+__all__ = ['mnist_xy', 'init_params', 'linear1', 'check_flat', 'mnist_loss', 'check_pairs', 'check_same_shape', 'mnist_dls',
+           'to_model_device', 'calc_grad', 'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch',
+           'BasicOptim', 'train_model', 'trained_params', 'basic_optim', 'linear_learner', 'learner_linear',
+           'learner_lr10']
 
 # %% ../nbs/12_mnist_linear.ipynb #62fc3659
 def mnist_xy(split:str='train', # 'train' or 'valid'
              tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
-            ) -> tuple: # x: float (n, 784) in [0, 1]; y: float (n, 1), 1 for a 3 and 0 for a 7
-    "The book's `train_x, train_y` (or `valid_x, valid_y`): 3s then 7s, flattened, labelled 1/0"
-    if split not in ('train', 'valid'): raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
+            ) -> tuple: # x: float (n, 784) in [0, 1]; y: float (n, 1), 1 (a 3) or 0 (a 7)
+    "The book's `train_x, train_y` or `valid_x, valid_y`: 3s then 7s, flat, labelled 1/0"
+    if split not in ('train', 'valid'):
+        raise ValueError(f"split must be 'train' or 'valid', got {split!r}")
     t = tensors or mnist_sample_tensors()
     threes, sevens = stack_digits(t[f'{split}/3']), stack_digits(t[f'{split}/7'])
     x = torch.cat([threes, sevens]).view(-1, 28*28)
@@ -43,45 +46,28 @@ def init_params(size, # shape of the parameter tensor
     "Random normal parameters of shape `size` (the book's `init_params`)"
     return (torch.randn(size)*std).requires_grad_()
 
-def check_flat(xb:torch.Tensor, # a batch of inputs
-               name:str='xb', # its name, for the message
-              ):
-    "Raise a clear error unless `xb` is a float batch of flattened images, shape (n, 784)"
-    if not isinstance(xb, torch.Tensor): raise TypeError(f'{name} must be a torch.Tensor, got {type(xb).__name__}')
-    if xb.ndim != 2 or xb.shape[1] != 28*28:
-        raise ValueError(f'{name} must be a batch of flattened images, shape (n, 784), got {tuple(xb.shape)}: use xb.view(-1, 28*28)')
-    if not xb.is_floating_point(): raise TypeError(f'{name} has dtype {xb.dtype}; scale pixels to floats first: xb.float()/255')
-
+# %% ../nbs/12_mnist_linear.ipynb #414b2676
 def linear1(xb:torch.Tensor, # a batch of flattened images, (n, 784)
             weights:torch.Tensor, # (784, 1)
             bias:torch.Tensor, # (1,)
            ) -> torch.Tensor: # (n, 1) predictions
-    "The book's linear model `xb@weights + bias`, with the parameters passed explicitly (the batch is moved to the weights' device)"
+    "The book's linear model `xb@weights + bias`, the batch moved to the weights' device"
     check_flat(xb)
     return xb.to(weights.device)@weights + bias
 
-# %% ../nbs/12_mnist_linear.ipynb #e288858a
-def check_pairs(predictions:torch.Tensor, # model outputs
-                targets:torch.Tensor, # labels
-                name:str='mnist_loss', # the caller, for the message
-               ):
-    "Raise a clear error unless `predictions` (one logit per image) and `targets` (1 or 0) have the same shape (no silent broadcasting)"
-    for t, nm in ((predictions, 'predictions'), (targets, 'targets')):
-        if not isinstance(t, torch.Tensor): raise TypeError(f'{name}: {nm} must be a torch.Tensor, got {type(t).__name__}')
-    if predictions.shape != targets.shape:
-        raise ValueError(f'{name}: predictions have shape {tuple(predictions.shape)} but targets have shape {tuple(targets.shape)}; '
-                         'they must match, or the comparison silently broadcasts to a '
-                         f'{tuple(torch.broadcast_shapes(predictions.shape, targets.shape)) if _broadcastable(predictions, targets) else "mismatched"} '
-                         'result. Reshape the targets, e.g. `targets.view(-1, 1)`.')
-    if predictions.ndim > 1 and predictions.shape[-1] != 1:
-        raise ValueError(f'{name}: predictions have shape {tuple(predictions.shape)}, {predictions.shape[-1]} outputs per image; '
-                         f'{name} takes one logit per image, shape (n, 1). For one output per class use F.cross_entropy')
-    if not ((targets == 0) | (targets == 1)).all():
-        raise ValueError(f'{name}: targets must be 1 (a 3) or 0 (a 7), got values {targets.unique()[:5].tolist()}: label the 3s 1 and the 7s 0')
-
-def _broadcastable(a, b):
-    try: torch.broadcast_shapes(a.shape, b.shape); return True
-    except RuntimeError: return False
+# %% ../nbs/12_mnist_linear.ipynb #30b2733d
+def check_flat(xb:torch.Tensor, # a batch of inputs
+               name:str='xb', # its name, for the message
+              ):
+    "Raise a clear error unless `xb` is a float batch of flattened images, shape (n, 784)"
+    if not isinstance(xb, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(xb).__name__}')
+    if xb.ndim != 2 or xb.shape[1] != 28*28:
+        raise ValueError(f'{name} must be a batch of flattened images, shape (n, 784), '
+                         f'got {tuple(xb.shape)}: use xb.view(-1, 28*28)')
+    if not xb.is_floating_point():
+        raise TypeError(f'{name} has dtype {xb.dtype}; scale pixels to floats first: '
+                        'xb.float()/255')
 
 # %% ../nbs/12_mnist_linear.ipynb #0028a62e
 def mnist_loss(predictions:torch.Tensor, # raw model outputs (logits), e.g. (n, 1)
@@ -92,21 +78,56 @@ def mnist_loss(predictions:torch.Tensor, # raw model outputs (logits), e.g. (n, 
     predictions = predictions.sigmoid()
     return torch.where(targets==1, 1-predictions, predictions).mean()
 
+# %% ../nbs/12_mnist_linear.ipynb #e288858a
+def check_pairs(predictions:torch.Tensor, # model outputs
+                targets:torch.Tensor, # labels
+                name:str='mnist_loss', # the caller, for the message
+               ):
+    "Raise a clear error unless `predictions` (one logit each) match `targets` (1 or 0)"
+    for t, nm in ((predictions, 'predictions'), (targets, 'targets')):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f'{name}: {nm} must be a torch.Tensor, '
+                            f'got {type(t).__name__}')
+    check_same_shape(predictions, targets, name)
+    if predictions.ndim > 1 and predictions.shape[-1] != 1:
+        n = predictions.shape[-1]
+        raise ValueError(f'{name}: predictions have shape {tuple(predictions.shape)}, '
+                         f'{n} outputs per image; {name} takes one logit per image, '
+                         'shape (n, 1). For one output per class use F.cross_entropy')
+    if not ((targets == 0) | (targets == 1)).all():
+        raise ValueError(f'{name}: targets must be 1 (a 3) or 0 (a 7), got values '
+                         f'{targets.unique()[:5].tolist()}: label the 3s 1 and the 7s 0')
+
+# %% ../nbs/12_mnist_linear.ipynb #f02de155
+def check_same_shape(predictions:torch.Tensor, # model outputs
+                     targets:torch.Tensor, # labels
+                     name:str='mnist_loss', # the caller, for the message
+                    ):
+    "Raise a clear error unless the shapes are equal, naming what they would broadcast to"
+    p, t = tuple(predictions.shape), tuple(targets.shape)
+    if p == t: return
+    try: result = tuple(torch.broadcast_shapes(p, t))
+    except RuntimeError: result = 'mismatched'
+    raise ValueError(f'{name}: predictions have shape {p} but targets have shape {t}; '
+                     'they must match, or the comparison silently broadcasts to a '
+                     f'{result} result. Reshape the targets, e.g. `targets.view(-1, 1)`.')
+
 # %% ../nbs/12_mnist_linear.ipynb #5a9dae8f
 def mnist_dls(bs:int=256, # batch size
-              shuffle:bool=False, # shuffle the training set each epoch (the book does not)
-              tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
-              device=None, # where the batches go (default: fastai's `default_device()`, the GPU when there is one)
-             ) -> DataLoaders: # training and validation loaders of (x (bs, 784), y (bs, 1))
-    "The book's `DataLoaders(dl, valid_dl)` over flattened MNIST_SAMPLE: the same batches, taken whole from the stacked tensors"
+              shuffle:bool=False, # shuffle the training set each epoch (not in the book)
+              tensors:dict=None, # MNIST_SAMPLE tensors, default `mnist_sample_tensors()`
+              device=None, # where batches go (default `default_device()`, the GPU if any)
+             ) -> DataLoaders: # training and validation loaders, x (bs, 784), y (bs, 1)
+    "The book's `DataLoaders(dl, valid_dl)`: the same batches, sliced from the tensors"
     train_x, train_y = mnist_xy('train', tensors)
     valid_x, valid_y = mnist_xy('valid', tensors)
-    return DataLoaders(TensorBatchDL((train_x, train_y), bs=bs, shuffle=shuffle), TensorBatchDL((valid_x, valid_y), bs=bs),
+    return DataLoaders(TensorBatchDL((train_x, train_y), bs=bs, shuffle=shuffle),
+                       TensorBatchDL((valid_x, valid_y), bs=bs),
                        device=device or default_device())
 
 # %% ../nbs/12_mnist_linear.ipynb #945f5b5d
 def to_model_device(xb:torch.Tensor, # a batch of inputs
-                    model, # an `nn.Module`, or a function such as `linear1` that moves its input itself
+                    model, # an `nn.Module`, or a function like `linear1` that moves `xb`
                    ) -> torch.Tensor: # `xb` on the device of `model`'s parameters
     "Move a batch to an `nn.Module`'s device; other callables get it unchanged"
     p = next(model.parameters(), None) if isinstance(model, nn.Module) else None
@@ -118,7 +139,7 @@ def calc_grad(xb:torch.Tensor, # a batch of inputs
               model, # callable: batch -> predictions
               loss_func=mnist_loss, # loss(predictions, targets)
              ):
-    "Compute the loss of `model` on a batch and accumulate its gradients into the parameters' `.grad`"
+    "The loss of `model` on a batch; its gradients accumulate in the parameters' `.grad`"
     preds = model(to_model_device(xb, model))
     loss = loss_func(preds, yb.to(preds.device))
     loss.backward()
@@ -131,7 +152,7 @@ def train_epoch(model, # callable: batch -> predictions
                 params:list, # tensors to update
                 epoch:int=0, # the epoch's number, named in the error if the loss diverges
                ):
-    "One epoch of the book's hand-written SGD; stops with `TrainingDiverged` before a step on a `nan`/`inf` loss"
+    "One epoch of the book's SGD; raises `TrainingDiverged` before a `nan`/`inf` step"
     for i, (xb, yb) in enumerate(dl):
         loss = calc_grad(xb, yb, model)
         check_finite(loss, epoch, i, params)
@@ -149,6 +170,7 @@ def batch_accuracy(xb:torch.Tensor, # raw model outputs (logits), (n, 1)
     correct = (preds>0.5) == yb
     return correct.float().mean()
 
+# %% ../nbs/12_mnist_linear.ipynb #ca5cf36b
 def validate_epoch(model, # callable: batch -> predictions
                    valid_dl, # validation batches
                   ) -> float: # the mean of the batch accuracies, 4 decimals
@@ -157,27 +179,32 @@ def validate_epoch(model, # callable: batch -> predictions
     for xb, yb in valid_dl:
         preds = model(to_model_device(xb, model))
         accs.append(batch_accuracy(preds, yb.to(preds.device)))
-    if not accs: raise ValueError('validate_epoch: the validation loader gave no batches; is the validation set empty?')
+    if not accs:
+        raise ValueError('validate_epoch: the validation loader gave no batches; '
+                         'is the validation set empty?')
     return round(torch.stack(accs).mean().item(), 4)
 
 # %% ../nbs/12_mnist_linear.ipynb #f982e793
-@experiment('linear-scratch', book={'accuracy after 1 epoch': 0.6883, 'accuracy': 0.9696}, targets={'accuracy': '>=0.96'})
+@experiment('linear-scratch', book={'accuracy after 1 epoch': 0.6883, 'accuracy': 0.9696},
+            targets={'accuracy': '>=0.96'})
 def linear_scratch(epochs:int=20, # epochs after the first
                    lr:float=1., # learning rate
                    dls:DataLoaders=None, # default: `mnist_dls()`
                   ) -> dict: # validation accuracy after 1 and after 1+`epochs` epochs
-    "The book's from-scratch linear model: `init_params`, `linear1`, `train_epoch`, `validate_epoch`"
+    "The book's linear model from scratch: `linear1`, `train_epoch`, `validate_epoch`"
     dls = dls or mnist_dls()
     weights, bias = init_params((28*28, 1)), init_params(1)
     model = lambda xb: linear1(xb, weights, bias)
     train_epoch(model, dls.train, lr, (weights, bias))
     first_acc = validate_epoch(model, dls.valid)
-    for epoch in range(1, epochs+1): train_epoch(model, dls.train, lr, (weights, bias), epoch)
-    return {'accuracy after 1 epoch': first_acc, 'accuracy': validate_epoch(model, dls.valid)}
+    for epoch in range(1, epochs+1):
+        train_epoch(model, dls.train, lr, (weights, bias), epoch)
+    acc = validate_epoch(model, dls.valid)
+    return {'accuracy after 1 epoch': first_acc, 'accuracy': acc}
 
 # %% ../nbs/12_mnist_linear.ipynb #4fe215bb
 class BasicOptim:
-    "The book's minimal SGD optimizer: `step` moves each parameter against its gradient, `zero_grad` clears them"
+    "The book's minimal SGD: `step` against the gradients, `zero_grad` to clear them"
     def __init__(self, params, # parameters to optimise
                  lr:float, # learning rate
                 ): self.params, self.lr = list(params), lr
@@ -192,9 +219,9 @@ def train_model(model, # an `nn.Module` or callable
                 opt, # optimizer with `step()` and `zero_grad()`
                 dls:DataLoaders, # training and validation batches
                ) -> list: # validation accuracy after each epoch
-    "The book's `train_model`: `calc_grad`, `opt.step()`, `opt.zero_grad()` per batch, `validate_epoch` per epoch"
+    "The book's `train_model`: per batch `calc_grad`, `opt.step()`, `opt.zero_grad()`"
     accs = []
-    params = list(model.parameters()) if isinstance(model, nn.Module) else [p for g in getattr(opt, 'param_groups', [dict(params=getattr(opt, 'params', []))]) for p in g['params']]
+    params = trained_params(model, opt)
     for epoch in range(epochs):
         for i, (xb, yb) in enumerate(dls.train):
             loss = calc_grad(xb, yb, model)
@@ -204,6 +231,15 @@ def train_model(model, # an `nn.Module` or callable
         accs.append(validate_epoch(model, dls.valid))
     return accs
 
+# %% ../nbs/12_mnist_linear.ipynb #aab24f98
+def trained_params(model, # an `nn.Module`, or a callable whose parameters `opt` holds
+                   opt, # a PyTorch or fastai optimizer, or `BasicOptim`
+                  ) -> list: # the tensors whose gradients `train_model` checks
+    "The parameters `opt` steps: the module's own, or else those the optimizer holds"
+    if isinstance(model, nn.Module): return list(model.parameters())
+    groups = getattr(opt, 'param_groups', [dict(params=getattr(opt, 'params', []))])
+    return [p for g in groups for p in g['params']]
+
 # %% ../nbs/12_mnist_linear.ipynb #173dbdcf
 @experiment('basic-optim', book={'accuracy': 0.9785}, targets={'accuracy': '>=0.97'})
 def basic_optim(epochs:int=20, # epochs of `train_model`
@@ -212,28 +248,29 @@ def basic_optim(epochs:int=20, # epochs of `train_model`
                ) -> dict: # final validation accuracy
     "`nn.Linear(784, 1)` trained by `BasicOptim` with `train_model` (book: 0.9785)"
     linear_model = nn.Linear(28*28, 1)
-    accs = train_model(linear_model, epochs, BasicOptim(linear_model.parameters(), lr), dls or mnist_dls())
+    opt = BasicOptim(linear_model.parameters(), lr)
+    accs = train_model(linear_model, epochs, opt, dls or mnist_dls())
     return {'accuracy': accs[-1]}
 
 # %% ../nbs/12_mnist_linear.ipynb #36f15fcb
 def linear_learner(dls:DataLoaders=None, # default: `mnist_dls()`
                    opt_func=SGD, # optimizer factory
                   ) -> Learner:
-    "The book's `Learner(dls, nn.Linear(28*28,1), opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)`"
-    return Learner(dls or mnist_dls(), nn.Linear(28*28, 1), opt_func=opt_func, loss_func=mnist_loss, metrics=batch_accuracy)
-
+    "The book's `Learner`: `nn.Linear(28*28,1)`, `SGD`, `mnist_loss`, `batch_accuracy`"
+    return Learner(dls or mnist_dls(), nn.Linear(28*28, 1), opt_func=opt_func,
+                   loss_func=mnist_loss, metrics=batch_accuracy)
 
 # %% ../nbs/12_mnist_linear.ipynb #01d2727c
 @experiment('learner-linear', book={'accuracy': 0.967615}, targets={'accuracy': '>=0.96'})
 def learner_linear(epochs:int=10, # epochs of `fit`
                    lr:float=1., # learning rate
                   ) -> dict: # final validation accuracy
-    "`Learner(..., opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy).fit(10, lr=1.)`"
+    "The book's `linear_learner().fit(10, lr=1.)`"
     return {'accuracy': fit_quietly(linear_learner(), epochs, lr)[-1]}
 
 # %% ../nbs/12_mnist_linear.ipynb #78848b19
 @experiment('learner-lr10', book={'accuracy': 0.495584}, targets={'accuracy': '<=0.55'})
 def learner_lr10(epochs:int=10, # epochs of `fit` at lr 10
                 ) -> dict: # final validation accuracy
-    "The notes' `learn.fit(10, 10)`: lr 10 on the book's unshuffled loader stalls at the share of 3s"
+    "The notes' `learn.fit(10, 10)`: lr 10, unshuffled, stalls at the share of 3s"
     return {'accuracy': fit_quietly(linear_learner(), epochs, 10)[-1]}

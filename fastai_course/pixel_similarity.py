@@ -12,46 +12,72 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['stack_digits', 'check_digits', 'mnist_distance', 'is_3', 'pixel_similarity']
+__all__ = ['stack_digits', 'mnist_distance', 'check_digits', 'check_digit_shape', 'check_pixels', 'is_3', 'pixel_similarity']
 
 # %% ../nbs/10_pixel_similarity.ipynb #028daca7
 def stack_digits(t:torch.Tensor, # uint8 images, shape (n, 28, 28)
                 ) -> torch.Tensor: # float images in [0, 1], same shape
     "The book's `torch.stack(...).float()/255`, for an already stacked uint8 tensor"
-    if not isinstance(t, torch.Tensor): raise TypeError(f'stack_digits expects a uint8 torch.Tensor, got {type(t).__name__}')
-    if t.dtype != torch.uint8: raise TypeError(f'stack_digits expects uint8 pixels (0-255), got {t.dtype}')
+    if not isinstance(t, torch.Tensor):
+        raise TypeError('stack_digits expects a uint8 torch.Tensor, '
+                        f'got {type(t).__name__}')
+    if t.dtype != torch.uint8:
+        raise TypeError(f'stack_digits expects uint8 pixels (0-255), got {t.dtype}')
     if t.ndim != 3 or tuple(t.shape[1:]) != (28, 28):
-        raise ValueError(f'stack_digits expects a stack of 28x28 greyscale images, shape (n, 28, 28), got {tuple(t.shape)}')
+        raise ValueError('stack_digits expects a stack of 28x28 greyscale images, '
+                         f'shape (n, 28, 28), got {tuple(t.shape)}')
     return t.float()/255
+
+# %% ../nbs/10_pixel_similarity.ipynb #2c119215
+def mnist_distance(a:torch.Tensor, # image(s), shape (..., 28, 28)
+                   b:torch.Tensor, # image(s) broadcastable against `a`, e.g. the ideal 3
+                  ) -> torch.Tensor: # mean absolute difference per image, `a.shape[:-2]`
+    "L1 distance between images, averaged over height and width"
+    check_digits(a, 'a'); check_digits(b, 'b')
+    if a.ndim == b.ndim == 3 and len(a) != len(b):
+        raise ValueError(f'a holds {len(a)} images and b holds {len(b)}: compare a stack '
+                         'with one image (28, 28), or two stacks of the same length')
+    return (a-b).abs().mean((-1,-2))
 
 # %% ../nbs/10_pixel_similarity.ipynb #8a827068
 def check_digits(x:torch.Tensor, # tensor to check
                  name:str='x', # its name, for the message
                 ):
-    "Raise a clear error unless `x` is one float image (28, 28) or a stack of them (n, 28, 28), with pixels in [0, 1]"
-    if not isinstance(x, torch.Tensor): raise TypeError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
-    if x.ndim == 4 and tuple(x.shape[-2:]) == (28, 28):
-        raise ValueError(f'{name} has shape {tuple(x.shape)}: a channel axis ({x.shape[1]} channel{"s" if x.shape[1] > 1 else ""}) before 28x28; '
-                         + ('drop it with x.squeeze(1)' if x.shape[1] == 1 else 'make the images greyscale first, e.g. x.mean(1)')
-                         + ', or distances broadcast into the wrong shape')
-    if x.ndim not in (2, 3) or tuple(x.shape[-2:]) != (28, 28):
-        raise ValueError(f'{name} must be an image (28, 28) or a stack of images (n, 28, 28), got shape {tuple(x.shape)}; '
-                         'reshape flat rows with x.view(-1, 28, 28)')
-    if not x.is_floating_point():
-        raise TypeError(f'{name} has dtype {x.dtype}; scale pixels to floats first (x.float()/255): '
-                        'integer pixels wrap around when subtracted')
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f'{name} has pixels from {x.min().item():g} to {x.max().item():g}; expected [0, 1]: divide 0-255 pixels by 255')
+    "Raise a clear error unless `x` is float image(s), (28, 28) or (n, 28, 28), in [0, 1]"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f'{name} must be a torch.Tensor, got {type(x).__name__}')
+    check_digit_shape(x, name)
+    check_pixels(x, name)
 
-# %% ../nbs/10_pixel_similarity.ipynb #2c119215
-def mnist_distance(a:torch.Tensor, # image(s), shape (..., 28, 28)
-                   b:torch.Tensor, # image(s) broadcastable against `a`, e.g. an ideal digit (28, 28)
-                  ) -> torch.Tensor: # mean absolute difference per image, shape `a.shape[:-2]`
-    "L1 distance between images, averaged over height and width"
-    check_digits(a, 'a'); check_digits(b, 'b')
-    if a.ndim == b.ndim == 3 and len(a) != len(b):
-        raise ValueError(f'a holds {len(a)} images and b holds {len(b)}: compare a stack with one image (28, 28), or two stacks of the same length')
-    return (a-b).abs().mean((-1,-2))
+# %% ../nbs/10_pixel_similarity.ipynb #753b8ef3
+def check_digit_shape(x:torch.Tensor, # tensor to check
+                      name:str='x', # its name, for the message
+                     ):
+    "Raise a clear error unless `x` is one image (28, 28) or a stack of them (n, 28, 28)"
+    if x.ndim == 4 and tuple(x.shape[-2:]) == (28, 28):
+        c = x.shape[1]
+        fix = ('drop it with x.squeeze(1)' if c == 1 else
+               'make the images greyscale first, e.g. x.mean(1)')
+        raise ValueError(f'{name} has shape {tuple(x.shape)}: a channel axis '
+                         f'({c} channel{"s" if c > 1 else ""}) before 28x28; '
+                         f'{fix}, or distances broadcast into the wrong shape')
+    if x.ndim not in (2, 3) or tuple(x.shape[-2:]) != (28, 28):
+        raise ValueError(f'{name} must be an image (28, 28) or a stack of images '
+                         f'(n, 28, 28), got shape {tuple(x.shape)}; '
+                         'reshape flat rows with x.view(-1, 28, 28)')
+
+# %% ../nbs/10_pixel_similarity.ipynb #6dfaf2f2
+def check_pixels(x:torch.Tensor, # images to check
+                 name:str='x', # their name, for the message
+                ):
+    "Raise a clear error unless `x` holds float pixels in [0, 1]"
+    if not x.is_floating_point():
+        raise TypeError(f'{name} has dtype {x.dtype}; scale pixels to floats first '
+                        '(x.float()/255): integer pixels wrap around when subtracted')
+    if x.numel() and (x.min() < 0 or x.max() > 1):
+        lo, hi = x.min().item(), x.max().item()
+        raise ValueError(f'{name} has pixels from {lo:g} to {hi:g}; '
+                         'expected [0, 1]: divide 0-255 pixels by 255')
 
 # %% ../nbs/10_pixel_similarity.ipynb #3b4ce112
 def is_3(x:torch.Tensor, # image(s), shape (..., 28, 28)
@@ -62,10 +88,13 @@ def is_3(x:torch.Tensor, # image(s), shape (..., 28, 28)
     return mnist_distance(x, mean3) < mnist_distance(x, mean7)
 
 # %% ../nbs/10_pixel_similarity.ipynb #604bc07c
-@experiment('pixel-similarity', book={'accuracy 3s': 0.9168, 'accuracy 7s': 0.9854, 'accuracy': 0.9511},
-            targets={'accuracy 3s': '>=0.9168', 'accuracy 7s': '>=0.9854', 'accuracy': '>=0.9511'})
-def pixel_similarity(tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
-                    ) -> dict: # validation accuracy on 3s, on 7s, and their mean
+@experiment('pixel-similarity',
+            book={'accuracy 3s': 0.9168, 'accuracy 7s': 0.9854, 'accuracy': 0.9511},
+            targets={'accuracy 3s': '>=0.9168', 'accuracy 7s': '>=0.9854',
+                     'accuracy': '>=0.9511'})
+def pixel_similarity(
+    tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
+) -> dict: # validation accuracy on 3s, on 7s, and their mean
     "Classify the validation digits by L1 distance to the mean training 3 and 7"
     t = tensors or mnist_sample_tensors()
     mean3, mean7 = stack_digits(t['train/3']).mean(0), stack_digits(t['train/7']).mean(0)

@@ -9,22 +9,25 @@ from __future__ import annotations
 import sys, shutil
 from pathlib import Path
 import pandas as pd
-from .data import mnist_sample, mnist_sample_counts, mnist_sample_slice, MNIST_SAMPLE_COUNTS
+from .data import mnist_sample, mnist_sample_counts, mnist_sample_slice
+from .data import MNIST_SAMPLE_COUNTS
 from .core import recorder_df, experiment, set_seed
 import torch
 import torch.nn.functional as F
-from fastai.vision.all import ImageDataLoaders, Learner, ProgressCallback, vision_learner, resnet18, accuracy, noop
+from fastai.vision.all import ImageDataLoaders, Learner, ProgressCallback, vision_learner
+from fastai.vision.all import resnet18, accuracy, noop
 
 # %% auto #0
 __all__ = ['resnet18_learner', 'train_resnet18', 'resnet18_experiment', 'count_params']
 
 # %% ../nbs/14_resnet.ipynb #eedc9398
 def resnet18_learner(dls, # `DataLoaders` of 3-channel images
-                     bar:bool=None, # show fastai's progress bar and results table (default: only if stdout is a terminal)
+                     bar:bool=None, # progress bar and table (default: on a terminal)
                      **kwargs, # passed to `vision_learner`, e.g. `train_bn=False`
                     ) -> Learner: # untrained: random weights, every parameter trainable
-    "The book's `cnn_learner(dls, resnet18, pretrained=False, loss_func=F.cross_entropy, metrics=accuracy)`"
-    learn = vision_learner(dls, resnet18, pretrained=False, loss_func=F.cross_entropy, metrics=accuracy, **kwargs)
+    "The book's `cnn_learner(dls, resnet18, pretrained=False, ...)`, as `vision_learner`"
+    learn = vision_learner(dls, resnet18, pretrained=False, loss_func=F.cross_entropy,
+                           metrics=accuracy, **kwargs)
     if bar is None: bar = sys.stdout.isatty()
     if not bar: learn.remove_cb(ProgressCallback); learn.logger = noop
     return learn
@@ -32,30 +35,32 @@ def resnet18_learner(dls, # `DataLoaders` of 3-channel images
 # %% ../nbs/14_resnet.ipynb #6f0cb5cc
 def train_resnet18(epochs:int=1, # epochs of `fit_one_cycle`
                    lr:float=0.1, # maximum learning rate of the one-cycle schedule
-                   seed:int=42, # passed to `set_seed` before the data and the weights are drawn
+                   seed:int=42, # for `set_seed`, before the data and weights are drawn
                    path=None, # MNIST_SAMPLE folder (default: `mnist_sample()`)
                    bs:int=64, # batch size (fastai's default, the book's)
-                   bar:bool=None, # fastai's progress bar (default: only if stdout is a terminal)
-                   dls_func=None, # builds the `DataLoaders`, after the seed (default: `ImageDataLoaders.from_folder(path, bs=bs)`)
-                  ) -> Learner: # the trained learner; `recorder_df(learn)` shows its epochs
-    "The book's resnet18 on MNIST_SAMPLE, from random weights, trained with `fit_one_cycle(epochs, lr)`"
+                   bar:bool=None, # fastai's progress bar (default: only on a terminal)
+                   dls_func=None, # makes the `DataLoaders`, after the seed
+                  ) -> Learner: # trained; `recorder_df(learn)` shows its epochs
+    "The book's resnet18 on MNIST_SAMPLE, from random weights, with `fit_one_cycle`"
     set_seed(seed)
-    dls = dls_func() if dls_func is not None else ImageDataLoaders.from_folder(path or mnist_sample(), bs=bs)
+    dls = (dls_func() if dls_func is not None
+           else ImageDataLoaders.from_folder(path or mnist_sample(), bs=bs))
     learn = resnet18_learner(dls, bar=bar)
     learn.fit_one_cycle(epochs, lr)
     return learn
 
 # %% ../nbs/14_resnet.ipynb #8552ea17
 @experiment('resnet18', book={'accuracy': 0.997056}, targets={'accuracy': '>=0.99'})
-def resnet18_experiment(learn:Learner=None, # a learner trained by `train_resnet18` (default: train one)
-                       ) -> dict: # final valid accuracy
+def resnet18_experiment(
+    learn:Learner=None, # a learner trained by `train_resnet18` (default: train one)
+) -> dict: # final valid accuracy
     "The book's resnet18: `pretrained=False`, `F.cross_entropy`, `fit_one_cycle(1, 0.1)`"
     learn = learn or train_resnet18()
     return {'accuracy': float(recorder_df(learn).accuracy.iloc[-1])}
 
 # %% ../nbs/14_resnet.ipynb #bd2067d1
 def count_params(model:torch.nn.Module, # any PyTorch model
-                 trainable:bool=True, # count only parameters with `requires_grad` (False: count all)
+                 trainable:bool=True, # only those with `requires_grad` (False: all)
                 ) -> int: # number of scalar weights
     "Number of parameters in `model`, by default only those an optimizer would update"
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable)

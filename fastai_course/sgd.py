@@ -12,7 +12,7 @@ import torch
 import matplotlib.pyplot as plt
 
 # %% auto #0
-__all__ = ['speed_data', 'quadratic', 'mse', 'rmse', 'show_preds', 'apply_step', 'train_quadratic']
+__all__ = ['speed_data', 'quadratic', 'mse', 'rmse', 'check_mse_inputs', 'show_preds', 'apply_step', 'train_quadratic']
 
 # %% ../nbs/11_sgd.ipynb #efe10355
 def speed_data(seed:int=42, # seed for `set_seed`, set before drawing the noise
@@ -29,8 +29,13 @@ def quadratic(t:torch.Tensor, # inputs (time)
              ) -> torch.Tensor: # a*t**2 + b*t + c, same shape as `t`
     "The book's `f(t, params)`: a quadratic in `t` with coefficients `params`"
     if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
-        raise TypeError(f't must be a float tensor, got {getattr(t, "dtype", type(t).__name__)}: integer t**2 wraps around; use t.float()')
-    if len(params) != 3: raise ValueError(f'params must hold the three coefficients (a, b, c), got shape {tuple(torch.as_tensor(params).shape)}')
+        got = getattr(t, 'dtype', type(t).__name__)
+        raise TypeError(f't must be a float tensor, got {got}: '
+                        'integer t**2 wraps around; use t.float()')
+    if len(params) != 3:
+        shape = tuple(torch.as_tensor(params).shape)
+        raise ValueError('params must hold the three coefficients (a, b, c), '
+                         f'got shape {shape}')
     a,b,c = params
     return a*(t**2) + (b*t) + c
 
@@ -39,20 +44,31 @@ def mse(preds:torch.Tensor, # predictions
         targets:torch.Tensor, # targets, same shape as `preds`
        ) -> torch.Tensor: # scalar
     "Mean squared error (no square root), like `F.mse_loss`"
-    if not (isinstance(preds, torch.Tensor) and isinstance(targets, torch.Tensor)):
-        raise TypeError(f'mse expects two tensors, got {type(preds).__name__} and {type(targets).__name__}: wrap them with torch.tensor(...)')
-    if not (preds.is_floating_point() and targets.is_floating_point()):
-        raise TypeError(f'mse expects float tensors, got {preds.dtype} and {targets.dtype}: convert with .float()')
-    if preds.shape != targets.shape:
-        raise ValueError(f'preds {tuple(preds.shape)} and targets {tuple(targets.shape)} differ in shape; '
-                         'they would broadcast into a grid of every pair. Reshape one of them first')
+    check_mse_inputs(preds, targets)
     return ((preds-targets)**2).mean()
 
+# %% ../nbs/11_sgd.ipynb #028a3c60
 def rmse(preds:torch.Tensor, # predictions
          targets:torch.Tensor, # targets, same shape as `preds`
         ) -> torch.Tensor: # scalar
     "Root mean squared error: `mse(preds, targets).sqrt()` (the notes' `mse`)"
     return mse(preds, targets).sqrt()
+
+# %% ../nbs/11_sgd.ipynb #711b98c8
+def check_mse_inputs(preds:torch.Tensor, # predictions
+                     targets:torch.Tensor, # targets
+                    ):
+    "Raise a clear error unless `preds` and `targets` are float tensors of the same shape"
+    if not (isinstance(preds, torch.Tensor) and isinstance(targets, torch.Tensor)):
+        raise TypeError(f'mse expects two tensors, got {type(preds).__name__} and '
+                        f'{type(targets).__name__}: wrap them with torch.tensor(...)')
+    if not (preds.is_floating_point() and targets.is_floating_point()):
+        raise TypeError(f'mse expects float tensors, got {preds.dtype} and '
+                        f'{targets.dtype}: convert with .float()')
+    if preds.shape != targets.shape:
+        raise ValueError(f'preds {tuple(preds.shape)} and targets {tuple(targets.shape)} '
+                         'differ in shape; they would broadcast into a grid of every '
+                         'pair. Reshape one of them first')
 
 # %% ../nbs/11_sgd.ipynb #52842076
 def show_preds(preds:torch.Tensor, # predictions at `time`
@@ -77,7 +93,7 @@ def apply_step(params:torch.Tensor, # parameters with `requires_grad`, updated i
                loss_func=mse, # loss(preds, targets) -> scalar
                lr:float=1e-5, # learning rate
                prn:bool=False, # print the loss, as the book does
-              epoch:int=0, # the step's number, named in the error if the loss diverges
+               epoch:int=0, # the step's number, named in the error if the loss diverges
               ) -> float: # the loss before the step
     "One step of gradient descent on `quadratic`: predict, loss, gradients, step"
     preds = quadratic(time, params)
@@ -95,14 +111,16 @@ def train_quadratic(time:torch.Tensor, # inputs
                     loss_func=mse, # loss(preds, targets) -> scalar
                     lr:float=1e-5, # learning rate
                     steps:int=10, # number of gradient steps
-                    seed:int=42, # seed for `set_seed`, set before drawing the initial parameters
-                   ) -> tuple: # (params, losses): final parameters, and the loss before each step and after the last
-    "Fit `quadratic` to `speed` by gradient descent from random parameters; stops with a warning if the loss diverges"
+                    seed:int=42, # seed for `set_seed`, set before drawing the parameters
+                   ) -> tuple: # (params, losses): the loss before each step, and after
+    "Fit `quadratic` to `speed` by gradient descent; warns and stops if the loss diverges"
     set_seed(seed)
-    params = torch.randn(3).to(time.device).requires_grad_()  # drawn on the CPU: the same numbers on every device
+    # drawn on the CPU: the same numbers on every device
+    params = torch.randn(3).to(time.device).requires_grad_()
     losses = []
     try:
-        for i in range(steps): losses.append(apply_step(params, time, speed, loss_func, lr, epoch=i))
+        for i in range(steps):
+            losses.append(apply_step(params, time, speed, loss_func, lr, epoch=i))
     except TrainingDiverged as e: warnings.warn(str(e), RuntimeWarning)
     losses.append(loss_func(quadratic(time, params), speed).item())
     return params, losses

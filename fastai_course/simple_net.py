@@ -6,7 +6,8 @@ Docs: https://fastai-course.github.io/fastai_course/simple_net.html.md"""
 
 # %% ../nbs/13_simple_net.ipynb #6340f68d
 from __future__ import annotations
-from .mnist_linear import check_flat, mnist_dls, mnist_loss, batch_accuracy, init_params, train_epoch, validate_epoch
+from .mnist_linear import check_flat, mnist_dls, mnist_loss, batch_accuracy
+from .mnist_linear import init_params, train_epoch, validate_epoch
 from .core import fit_quietly, set_seed, experiment
 import torch
 from torch import nn
@@ -21,15 +22,17 @@ __all__ = ['simple_net_params', 'simple_net', 'simple_net_model', 'simple_net_le
 def simple_net_params(hidden:int=30, # size of the hidden layer
                      ) -> tuple: # w1 (784, hidden), b1 (hidden,), w2 (hidden, 1), b2 (1,)
     "Random parameters for the book's hand-written `simple_net`"
-    return init_params((28*28, hidden)), init_params(hidden), init_params((hidden, 1)), init_params(1)
+    return (init_params((28*28, hidden)), init_params(hidden),
+            init_params((hidden, 1)), init_params(1))
 
+# %% ../nbs/13_simple_net.ipynb #32b05b4c
 def simple_net(xb:torch.Tensor, # flattened images, (n, 784)
                w1:torch.Tensor, # (784, hidden)
                b1:torch.Tensor, # (hidden,)
                w2:torch.Tensor, # (hidden, 1)
                b2:torch.Tensor, # (1,)
               ) -> torch.Tensor: # (n, 1) predictions
-    "The book's `simple_net`: linear, ReLU (`res.max(tensor(0.0))`), linear (the batch is moved to the weights' device)"
+    "The book's `simple_net`: linear, ReLU (`res.max(tensor(0.0))`), linear"
     check_flat(xb)
     res = xb.to(w1.device)@w1 + b1
     res = res.max(tensor(0.0, device=res.device))
@@ -45,8 +48,9 @@ def simple_net_model(hidden:int=30, # size of the hidden layer
 # %% ../nbs/13_simple_net.ipynb #f39040a4
 def simple_net_learner(dls=None, # default: `mnist_dls()`
                       ) -> Learner:
-    "The book's `Learner(dls, simple_net, opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)`"
-    return Learner(dls or mnist_dls(), simple_net_model(), opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)
+    "The book's `Learner(dls, simple_net, opt_func=SGD, loss_func=mnist_loss, ...)`"
+    return Learner(dls or mnist_dls(), simple_net_model(), opt_func=SGD,
+                   loss_func=mnist_loss, metrics=batch_accuracy)
 
 # %% ../nbs/13_simple_net.ipynb #6d99efd3
 @experiment('simple-net', book={'accuracy': 0.982826}, targets={'accuracy': '>=0.98'})
