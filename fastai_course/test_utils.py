@@ -15,7 +15,7 @@ __all__ = ['scratch_home', 'run_with_home', 'error_of', 'run_twice']
 
 # %% ../nbs/02_test_utils.ipynb #daed6be1
 def scratch_home() -> Path: # a new temporary folder to use as FASTAI_HOME
-    "An empty FASTAI_HOME with the npm tarballs already cached, to try the data layer offline without touching the real one"
+    "A new FASTAI_HOME holding only copies of the npm tarballs: the data layer, offline"
     home = Path(tempfile.mkdtemp())
     (home/'archive'/'npm').mkdir(parents=True)
     for name, (v, _) in NPM_PACKAGES.items():
@@ -23,13 +23,15 @@ def scratch_home() -> Path: # a new temporary folder to use as FASTAI_HOME
         if f.exists(): shutil.copy(f, home/'archive'/'npm'/f.name)
     return home
 
+# %% ../nbs/02_test_utils.ipynb #ef9257b9
 def run_with_home(code:str, # Python source to run
                   home, # the FASTAI_HOME of the new process
                   **env, # more environment variables, e.g. `PATH=''` to hide npm
-                 ) -> subprocess.Popen: # the running process, stdout and stderr piped as text
+                 ) -> subprocess.Popen: # the running process, stdout and stderr as text
     "Start `code` in a fresh Python process with `FASTAI_HOME=home`"
-    return subprocess.Popen([sys.executable, '-c', code], env={**os.environ, 'FASTAI_HOME': str(home), **env},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {**os.environ, 'FASTAI_HOME': str(home), **env}
+    return subprocess.Popen([sys.executable, '-c', code], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 # %% ../nbs/02_test_utils.ipynb #0887500c
 def error_of(f):
@@ -39,10 +41,13 @@ def error_of(f):
     raise AssertionError('no error raised')
 
 # %% ../nbs/02_test_utils.ipynb #de7c5c4a
-def run_twice(*args:str) -> list:
+def run_twice(*args:str, # arguments of `python`, e.g. `'-c', 'print(1)'`
+             ) -> list: # the standard output of each run
     "Run `python *args` in two fresh processes at once; their standard outputs"
-    ps = [subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    def start(): return subprocess.Popen([sys.executable, *args], text=True,
+                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ps = [start() for _ in range(2)]
     res = [p.communicate() for p in ps]
-    for p, (out, err) in zip(ps, res):
-        if p.returncode: raise RuntimeError(err)
-    return [out for out, err in res]
+    if err := next((err for p, (_, err) in zip(ps, res) if p.returncode), None):
+        raise RuntimeError(f'python {" ".join(args)} failed:\n{err}')
+    return [out for out, _ in res]
