@@ -23,7 +23,7 @@ from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 # %% auto #0
 __all__ = ['mnist_xy', 'init_params', 'linear1', 'check_flat', 'mnist_loss', 'check_pairs', 'check_same_shape', 'mnist_dls',
            'to_model_device', 'calc_grad', 'train_epoch', 'batch_accuracy', 'validate_epoch', 'linear_scratch',
-           'BasicOptim', 'train_model', 'trained_params', 'basic_optim', 'linear_learner', 'learner_linear',
+           'BasicOptim', 'train_model', 'trained_params', 'basic_optim', 'mnist_learner', 'learner_linear',
            'learner_lr10']
 
 # %% ../nbs/12_mnist_linear.ipynb #62fc3659
@@ -253,24 +253,23 @@ def basic_optim(epochs:int=20, # epochs of `train_model`
     return {'accuracy': accs[-1]}
 
 # %% ../nbs/12_mnist_linear.ipynb #36f15fcb
-def linear_learner(dls:DataLoaders=None, # default: `mnist_dls()`
-                   opt_func=SGD, # optimizer factory
-                  ) -> Learner:
-    "The book's `Learner`: `nn.Linear(28*28,1)`, `SGD`, `mnist_loss`, `batch_accuracy`"
-    return Learner(dls or mnist_dls(), nn.Linear(28*28, 1), opt_func=opt_func,
+def mnist_learner(dls:DataLoaders=None, # default: `mnist_dls()`
+                  model=None, # default: the book's linear model, `nn.Linear(28*28, 1)`
+                  opt_func=SGD, # optimizer factory
+                 ) -> Learner:
+    "The book's `Learner(dls, model, opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)`"
+    model = model or nn.Linear(28*28, 1)
+    return Learner(dls or mnist_dls(), model, opt_func=opt_func,
                    loss_func=mnist_loss, metrics=batch_accuracy)
 
 # %% ../nbs/12_mnist_linear.ipynb #01d2727c
 @experiment('learner-linear', book={'accuracy': 0.967615}, targets={'accuracy': '>=0.96'})
-def learner_linear(epochs:int=10, # epochs of `fit`
-                   lr:float=1., # learning rate
-                  ) -> dict: # final validation accuracy
-    "The book's `linear_learner().fit(10, lr=1.)`"
-    return {'accuracy': fit_quietly(linear_learner(), epochs, lr)[-1]}
+def learner_linear() -> dict: # final validation accuracy
+    "The book's `learn.fit(10, lr=1.)` on the linear model"
+    return {'accuracy': fit_quietly(mnist_learner(), 10, lr=1.)[-1]}
 
 # %% ../nbs/12_mnist_linear.ipynb #78848b19
 @experiment('learner-lr10', book={'accuracy': 0.495584}, targets={'accuracy': '<=0.55'})
-def learner_lr10(epochs:int=10, # epochs of `fit` at lr 10
-                ) -> dict: # final validation accuracy
+def learner_lr10() -> dict: # final validation accuracy
     "The notes' `learn.fit(10, 10)`: lr 10, unshuffled, stalls at the share of 3s"
-    return {'accuracy': fit_quietly(linear_learner(), epochs, 10)[-1]}
+    return {'accuracy': fit_quietly(mnist_learner(), 10, 10)[-1]}

@@ -7,7 +7,7 @@ Docs: https://fastai-course.github.io/fastai_course/simple_net.html.md"""
 # %% ../nbs/13_simple_net.ipynb #6340f68d
 from __future__ import annotations
 from .mnist_linear import check_flat, mnist_dls, mnist_loss, batch_accuracy
-from .mnist_linear import init_params, train_epoch, validate_epoch
+from .mnist_linear import init_params, train_epoch, validate_epoch, mnist_learner
 from .core import fit_quietly, set_seed, experiment
 import torch
 from torch import nn
@@ -49,13 +49,10 @@ def simple_net_model(hidden:int=30, # size of the hidden layer
 def simple_net_learner(dls=None, # default: `mnist_dls()`
                       ) -> Learner:
     "The book's `Learner(dls, simple_net, opt_func=SGD, loss_func=mnist_loss, ...)`"
-    return Learner(dls or mnist_dls(), simple_net_model(), opt_func=SGD,
-                   loss_func=mnist_loss, metrics=batch_accuracy)
+    return mnist_learner(dls, simple_net_model())
 
 # %% ../nbs/13_simple_net.ipynb #6d99efd3
 @experiment('simple-net', book={'accuracy': 0.982826}, targets={'accuracy': '>=0.98'})
-def simple_net_experiment(epochs:int=40, # epochs of `fit`
-                          lr:float=0.1, # learning rate
-                         ) -> dict: # final validation accuracy
-    "`Learner(dls, simple_net, ...).fit(40, 0.1)` (book: 0.982826)"
-    return {'accuracy': fit_quietly(simple_net_learner(), epochs, lr)[-1]}
+def simple_net_experiment() -> dict: # final validation accuracy
+    "The book's `learn.fit(40, 0.1)` on `simple_net`"
+    return {'accuracy': fit_quietly(simple_net_learner(), 40, 0.1)[-1]}
