@@ -9,9 +9,11 @@ from __future__ import annotations
 import os, sys, time, statistics, subprocess, tempfile
 from pathlib import Path
 from functools import partial
-from .data import mnist_sample, mnist_sample_tensors, load_digit_images, MNIST_SAMPLE_COUNTS, TensorBatchDL
+from .data import mnist_sample, mnist_sample_tensors, load_digit_images
+from .data import MNIST_SAMPLE_COUNTS, TensorBatchDL
 from .mnist_linear import mnist_xy, mnist_dls, mnist_loss, batch_accuracy
-from .core import fit_quietly, recorder_df, set_seed
+from .core import fit_quietly, recorder_df, set_seed, meets
+from .trainer import Trainer, MetricsCB, n_correct
 from .simple_net import simple_net_model
 from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork
 from .resnet import train_resnet18
@@ -22,20 +24,21 @@ from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.optimizer import OptimWrapper
 from fastai.metrics import accuracy
-from fastai.vision.all import ImageDataLoaders, TensorImage, TensorCategory, IntToFloatTensor
+from fastai.vision.all import ImageDataLoaders, IntToFloatTensor
+from fastai.vision.all import TensorImage, TensorCategory
 
 # %% auto #0
-__all__ = ['LOOP_CASES', 'LOOP_LIMITS', 'BENCHES', 'time_runs', 'compare', 'plain_epoch', 'learner_and_loop', 'learner_overhead',
-           'book_loader_vs_tensors', 'png_vs_cache', 'ImageTensorDL', 'mnist_image_dls', 'folders_vs_tensors',
-           'measure_python', 'reproduce_cost', 'run_bench', 'check_ratios', 'bench_table']
+__all__ = ['LOOP_CASES', 'LOOP_LIMITS', 'BENCHES', 'time_runs', 'compare', 'learner_and_loop', 'learner_overhead',
+           'book_loader_vs_tensors', 'png_vs_cache', 'mnist_image_dls', 'folders_vs_tensors', 'measure_python',
+           'reproduce_cost', 'run_bench', 'check_ratios', 'bench_table']
 
 # %% ../nbs/91_bench.ipynb #2b6287cb
 def time_runs(fns:dict, # name -> function of no arguments
               repeats:int=3, # timed calls of each function
               warmup:int=1, # untimed calls first
-              clock=time.perf_counter, # returns the time in seconds (a test can pass a fake one)
+              clock=time.perf_counter, # the time in seconds (a test can pass a fake)
              ) -> dict: # name -> list of seconds, one per timed call
-    "Time each function of `fns`, calling them in turns (a, b, a, b, ...) so that a slow moment hits all of them"
+    "Time each of `fns`, in turns (a, b, a, b, ...), so that a slow moment hits them all"
     times = {k: [] for k in fns}
     for i in range(warmup + repeats):
         for k, f in fns.items():
@@ -43,148 +46,160 @@ def time_runs(fns:dict, # name -> function of no arguments
             if i >= warmup: times[k].append(dt)
     return times
 
+# %% ../nbs/91_bench.ipynb #109488d2
 def compare(name:str, # the benchmark's name
             times:dict, # two entries from `time_runs`: the contender, then the baseline
             target:str=None, # the ratio aimed for, e.g. '<=1.15' (None: report only)
-            limit:str=None, # the ratio beyond which `fastai-course bench` fails: a regression (None: never fails)
+            limit:str=None, # the ratio at which `fastai-course bench` fails (None: never)
             **extra, # more columns, e.g. `peak_mb`
            ) -> dict: # one row of the bench table
     "Medians of two timed contenders and their ratio (first / second), as a row"
     (a, ta), (b, tb) = times.items()
     ma, mb = statistics.median(ta), statistics.median(tb)
-    return dict(bench=name, a=a, a_s=round(ma, 4), b=b, b_s=round(mb, 4), ratio=round(ma/mb, 3), target=target, limit=limit, runs=len(ta), **extra)
-
-# %% ../nbs/91_bench.ipynb #ebee46b9
-def plain_epoch(model:nn.Module, # the model to train
-                opt, # a PyTorch optimizer over `model`'s parameters
-                loss_func, # loss(predictions, targets)
-                metric, # metric(predictions, targets)
-                train_dl, # training batches
-                valid_dl, # validation batches
-               ) -> dict: # validation loss and metric, averaged over items
-    "One epoch of a minimal PyTorch loop: a step per training batch, then the validation loss and metric"
-    dev = next(model.parameters()).device
-    model.train()
-    for xb, yb in train_dl:
-        xb, yb = xb.to(dev), yb.to(dev)
-        loss = loss_func(model(xb), yb)
-        loss.backward(); opt.step(); opt.zero_grad()
-    model.eval(); tot_loss, tot_metric, n = 0., 0., 0
-    with torch.no_grad():
-        for xb, yb in valid_dl:
-            xb, yb = xb.to(dev), yb.to(dev)
-            pred = model(xb)
-            tot_loss += loss_func(pred, yb).item()*len(xb); tot_metric += float(metric(pred, yb))*len(xb); n += len(xb)
-    return dict(valid_loss=tot_loss/n, metric=tot_metric/n)
+    return dict(bench=name, a=a, a_s=round(ma, 4), b=b, b_s=round(mb, 4),
+                ratio=round(ma/mb, 3), target=target, limit=limit, runs=len(ta), **extra)
 
 # %% ../nbs/91_bench.ipynb #463a983e
 def _first(tensors, n:int=None):
-    "The first `n` items of each tensor in `tensors` (a dict or a tuple); all of them if `n` is None"
+    "The first `n` items of each tensor in `tensors`, a dict or a tuple (None: all)"
     if n is None: return tensors
-    return {k: v[:n] for k, v in tensors.items()} if isinstance(tensors, dict) else tuple(t[:n] for t in tensors)
+    if isinstance(tensors, dict): return {k: v[:n] for k, v in tensors.items()}
+    return tuple(t[:n] for t in tensors)
 
+# %% ../nbs/91_bench.ipynb #ed827243
+def _fashion_dls(n=None):
+    return DataLoaders(*fashion_loaders(tensors=_first(fashion_tensors(), n)))
+
+# %% ../nbs/91_bench.ipynb #d22a8c6a
 LOOP_CASES = {
-    'simple-net': dict(dls=lambda n=None: mnist_dls(tensors=_first(mnist_sample_tensors(), n)), model=simple_net_model,
-                       loss=lambda: mnist_loss, metric=batch_accuracy, lr=0.1),
-    'fashion-mlp': dict(dls=lambda n=None: DataLoaders(*fashion_loaders(tensors=_first(fashion_tensors(), n))), model=partial(NeuralNetwork, final_relu=False),
-                        loss=nn.CrossEntropyLoss, metric=accuracy, lr=1e-3),
+    'simple-net': dict(
+        dls=lambda n=None: mnist_dls(tensors=_first(mnist_sample_tensors(), n)),
+        model=simple_net_model, loss=lambda: mnist_loss, lr=0.1,
+        metric=batch_accuracy, total=lambda p, y: batch_accuracy(p, y)*len(y)),
+    'fashion-mlp': dict(
+        dls=lambda n=None: _fashion_dls(n),
+        model=partial(NeuralNetwork, final_relu=False), loss=nn.CrossEntropyLoss,
+        lr=1e-3, metric=accuracy, total=n_correct),
 }
 
-LOOP_LIMITS = {'simple-net': '<=2.3', 'fashion-mlp': '<=1.6'}  # regression limits: 1.75 and 1.28 measured here, plus a margin
+# %% ../nbs/91_bench.ipynb #f62722b9
+# regression limits: 1.74 and 1.29 measured here, plus a margin
+LOOP_LIMITS = {'simple-net': '<=2.3', 'fashion-mlp': '<=1.6'}
 
+# %% ../nbs/91_bench.ipynb #546c78f0
 def learner_and_loop(case:str='simple-net', # a key of `LOOP_CASES`
                      seed:int=42, # both models start from this seed
-                     n:int=None, # only the first `n` images of each MNIST folder or Fashion-MNIST split, for a quick check (default: all)
-                    ) -> tuple: # (fit one epoch with `Learner`, fit one epoch with `plain_epoch`, learner, plain model)
-    "Two ways to train one epoch of the same model on the same batches with the same optimizer"
+                     n:int=None, # only the first `n` images of each folder or split
+                    ) -> tuple: # (fit an epoch with `Learner`, with `Trainer`, the two)
+    "Two ways to train an epoch of one model on the same batches with the same optimizer"
     c = LOOP_CASES[case]
-    dls, loss = c['dls'](n), c['loss']()
-    set_seed(seed); learn = Learner(dls, c['model'](), loss_func=loss, metrics=c['metric'], opt_func=partial(OptimWrapper, opt=torch.optim.SGD))
-    set_seed(seed); model = c['model'](); opt = torch.optim.SGD(model.parameters(), lr=c['lr'])
-    return (lambda: fit_quietly(learn, 1, c['lr']), lambda: plain_epoch(model, opt, loss, c['metric'], dls.train, dls.valid), learn, model)
+    dls, loss, sgd = c['dls'](n), c['loss'](), partial(OptimWrapper, opt=torch.optim.SGD)
+    set_seed(seed)
+    learn = Learner(dls, c['model'](), loss_func=loss, metrics=c['metric'], opt_func=sgd)
+    set_seed(seed); trainer = Trainer(c['model'](), dls, loss, c['lr'], torch.optim.SGD,
+                                      cbs=[MetricsCB(metric=c['total'])])
+    return lambda: fit_quietly(learn, 1, c['lr']), lambda: trainer.fit(1), learn, trainer
 
 # %% ../nbs/91_bench.ipynb #47737aa1
 def learner_overhead(case:str='simple-net', # a key of `LOOP_CASES`
                      repeats:int=3, # timed epochs of each
-                     n:int=None, # only the first `n` images (see `learner_and_loop`; default: all)
-                    ) -> dict: # a bench row: Learner.fit / plain loop
-    "Median seconds per epoch of `Learner.fit` and of `plain_epoch` on the same model, batches and optimizer"
-    fit_learner, fit_plain, learn, _ = learner_and_loop(case, n=n)
-    row = compare(f'learner {case}', time_runs({'Learner.fit': fit_learner, 'plain loop': fit_plain}, repeats), target='<=1.15', limit=LOOP_LIMITS[case])
-    return dict(row, ms_per_batch=round(1000*(row['a_s'] - row['b_s'])/(len(learn.dls.train) + len(learn.dls.valid)), 3))
+                     n:int=None, # only the first `n` images (see `learner_and_loop`)
+                    ) -> dict: # a bench row: Learner.fit / Trainer.fit
+    "Median seconds per epoch of `Learner.fit` and of `Trainer.fit` on the same work"
+    fit_learner, fit_trainer, learn, _ = learner_and_loop(case, n=n)
+    times = time_runs({'Learner.fit': fit_learner, 'Trainer.fit': fit_trainer}, repeats)
+    row = compare(f'learner {case}', times, target='<=1.15', limit=LOOP_LIMITS[case])
+    n_batches = len(learn.dls.train) + len(learn.dls.valid)
+    return dict(row, ms_per_batch=round(1000*(row['a_s'] - row['b_s'])/n_batches, 3))
 
 # %% ../nbs/91_bench.ipynb #80315afb
 def book_loader_vs_tensors(repeats:int=3, # timed epochs of each
                           ) -> dict: # a bench row: book's loader / `TensorBatchDL`
-    "Seconds to iterate over one epoch of MNIST_SAMPLE batches: the book's list-of-pairs loader against `mnist_dls`"
-    (tx, ty), (vx, vy) = mnist_xy('train'), mnist_xy('valid')
-    book = [DataLoader(list(zip(tx, ty)), batch_size=256), DataLoader(list(zip(vx, vy)), batch_size=256)]
+    "Seconds for an epoch of MNIST_SAMPLE batches: the book's loader against `mnist_dls`"
+    xys = mnist_xy('train'), mnist_xy('valid')
+    book = [DataLoader(list(zip(x, y)), batch_size=256) for x, y in xys]
     ours = list(mnist_dls().loaders)
     epoch = lambda dls: [b for dl in dls for b in dl]
-    return compare('mnist batches', time_runs({'list of pairs': lambda: epoch(book), 'TensorBatchDL': lambda: epoch(ours)}, repeats), target='>=2', limit='>=4')
+    fns = {'list of pairs': lambda: epoch(book), 'TensorBatchDL': lambda: epoch(ours)}
+    times = time_runs(fns, repeats)
+    return compare('mnist batches', times, target='>=2', limit='>=4')
 
 # %% ../nbs/91_bench.ipynb #34e65d65
 def png_vs_cache(repeats:int=3, # timed loads of each
                  path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)
                 ) -> dict: # a bench row: PNG folders / cached tensors
-    "Seconds to get MNIST_SAMPLE as tensors: every PNG opened against the verified tensor cache"
-    path = Path(path or mnist_sample()); mnist_sample_tensors(path)  # make sure the cache exists
-    return compare('mnist load', time_runs({'PNG files': lambda: {k: load_digit_images(path/k) for k in MNIST_SAMPLE_COUNTS},
-                                             'tensor cache': lambda: mnist_sample_tensors(path)}, repeats), target='>=20', limit='>=20')
+    "Seconds to get MNIST_SAMPLE as tensors: every PNG opened, against the tensor cache"
+    path = Path(path or mnist_sample()); mnist_sample_tensors(path)  # the cache exists
+    pngs = lambda: {k: load_digit_images(path/k) for k in MNIST_SAMPLE_COUNTS}
+    cache = lambda: mnist_sample_tensors(path)
+    times = time_runs({'PNG files': pngs, 'tensor cache': cache}, repeats)
+    return compare('mnist load', times, target='>=20', limit='>=20')
 
 # %% ../nbs/91_bench.ipynb #1d2e1271
-class ImageTensorDL(TensorBatchDL):
-    "`TensorBatchDL` whose batches are fastai's `TensorImage` and `TensorCategory`, so vision transforms apply"
-    def create_batches(self, samps):
-        for x, y in super().create_batches(samps): yield TensorImage(x), TensorCategory(y)
-
 def mnist_image_dls(bs:int=64, # batch size
-                    tensors:dict=None, # MNIST_SAMPLE tensors (default: `mnist_sample_tensors()`)
-                   ) -> DataLoaders: # 3-channel uint8 image batches, scaled to [0, 1] after batching
-    "MNIST_SAMPLE as `ImageDataLoaders.from_folder` serves it (3 channels, vocab ['3', '7']), straight from the cached tensors"
+                    tensors:dict=None, # MNIST_SAMPLE tensors (`mnist_sample_tensors()`)
+                   ) -> DataLoaders: # 3-channel uint8 images, scaled to [0, 1] per batch
+    "MNIST_SAMPLE as `ImageDataLoaders.from_folder` serves it: 3 channels, vocab 3 and 7"
     t = tensors or mnist_sample_tensors()
     def xy(split):
-        x = torch.cat([t[f'{split}/3'], t[f'{split}/7']])[:, None].expand(-1, 3, -1, -1).contiguous()
-        return x, torch.tensor([0]*len(t[f'{split}/3']) + [1]*len(t[f'{split}/7']))
-    dls = DataLoaders(ImageTensorDL(xy('train'), bs=bs, shuffle=True, drop_last=True, after_batch=IntToFloatTensor()),
-                      ImageTensorDL(xy('valid'), bs=bs, after_batch=IntToFloatTensor()))
+        threes, sevens = t[f'{split}/3'], t[f'{split}/7']
+        x = torch.cat([threes, sevens])[:, None].expand(-1, 3, -1, -1).contiguous()
+        y = torch.tensor([0]*len(threes) + [1]*len(sevens))
+        return TensorImage(x), TensorCategory(y)
+    dl = partial(TensorBatchDL, bs=bs, after_batch=IntToFloatTensor())
+    dls = DataLoaders(dl(xy('train'), shuffle=True, drop_last=True), dl(xy('valid')))
     dls.vocab, dls.c = ['3', '7'], 2
     return dls
 
 # %% ../nbs/91_bench.ipynb #a0899332
 def folders_vs_tensors(repeats:int=3, # timed epochs of each
                        path=None, # an MNIST_SAMPLE folder (default: `mnist_sample()`)
-                      ) -> dict: # a bench row: folder loader / tensor loader, with both accuracies
-    "Seconds for one resnet18 epoch (loaders included) from the PNG folders and from the cached tensors"
+                      ) -> dict: # a bench row: folders / tensors, with both accuracies
+    "Seconds for a resnet18 epoch (loaders included), from the PNG folders and tensors"
     path, acc = Path(path or mnist_sample()), {}
     def run(name, make):
-        def f(): acc[name] = float(recorder_df(train_resnet18(bar=False, dls_func=make)).accuracy.iloc[-1])  # the book's recipe, `14_resnet`
+        def f():  # the book's recipe, `14_resnet`
+            learn = train_resnet18(bar=False, dls_func=make)
+            acc[name] = float(recorder_df(learn).accuracy.iloc[-1])
         return f
-    t = time_runs({'from_folder': run('from_folder', lambda: ImageDataLoaders.from_folder(path)),
-                   'mnist_image_dls': run('mnist_image_dls', lambda: mnist_image_dls(tensors=mnist_sample_tensors(path)))}, repeats, warmup=0)
-    return compare('resnet18 epoch', t, limit='>=0.9', accuracy_a=round(acc['from_folder'], 4), accuracy_b=round(acc['mnist_image_dls'], 4))
+    folders = lambda: ImageDataLoaders.from_folder(path)
+    tensors = lambda: mnist_image_dls(tensors=mnist_sample_tensors(path))
+    fns = {'from_folder': run('from_folder', folders),
+           'mnist_image_dls': run('mnist_image_dls', tensors)}
+    t = time_runs(fns, repeats, warmup=0)
+    return compare('resnet18 epoch', t, limit='>=0.9',
+                   accuracy_a=round(acc['from_folder'], 4),
+                   accuracy_b=round(acc['mnist_image_dls'], 4))
 
 # %% ../nbs/91_bench.ipynb #6b3670c9
 def measure_python(code:str, # Python source to run in a fresh interpreter
                    *args, # its `sys.argv[1:]`
-                  ) -> dict: # seconds, peak_mb (peak resident memory, None where there is no /proc) and returncode
-    "Run `code` in a new Python process, discarding its output, and measure its wall time and its own peak memory"
+                  ) -> dict: # seconds, peak_mb (None without /proc) and returncode
+    "Run `code` in a new Python process, output discarded: wall time and own peak memory"
     with tempfile.TemporaryDirectory() as d:
         peak = Path(d)/'peak'
-        at_exit = (f"import atexit\natexit.register(lambda: open({str(peak)!r}, 'w').write("
-                   "next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1]))\n")
+        at_exit = (f"import atexit\natexit.register(lambda: open({str(peak)!r}, 'w')"
+                   ".write(next(l for l in open('/proc/self/status') "
+                   "if l.startswith('VmHWM')).split()[1]))\n")
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, '-c', at_exit + code, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.run([sys.executable, '-c', at_exit + code, *args],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         secs = time.perf_counter() - t0
-        mb = round(int(peak.read_text())/1024) if peak.exists() and peak.read_text() else None
+        kb = peak.read_text() if peak.exists() else ''
+        mb = round(int(kb)/1024) if kb else None
     return dict(seconds=round(secs, 1), peak_mb=mb, returncode=p.returncode)
 
+# %% ../nbs/91_bench.ipynb #a16a8f10
 def reproduce_cost(names:list=(), # experiments to run (default: all)
                   ) -> dict: # a bench row with the seconds and the peak memory
     "Time and peak memory of `fastai-course reproduce NAMES` in a fresh process"
-    m = measure_python('import sys; from fastai_course.cli import main; sys.exit(main())', 'reproduce', *names)
-    if m['returncode'] != 0: raise RuntimeError(f"`fastai-course reproduce {' '.join(names)}` failed (exit {m['returncode']})")
-    return dict(bench='reproduce ' + (' '.join(names) or 'all'), a='fastai-course reproduce', a_s=m['seconds'], runs=1, peak_mb=m['peak_mb'])
+    cli = 'import sys; from fastai_course.cli import main; sys.exit(main())'
+    m, what = measure_python(cli, 'reproduce', *names), ' '.join(names)
+    if m['returncode'] != 0:
+        raise RuntimeError(f"`fastai-course reproduce {what}` failed "
+                           f"(exit {m['returncode']})")
+    return dict(bench='reproduce ' + (what or 'all'), a='fastai-course reproduce',
+                a_s=m['seconds'], runs=1, peak_mb=m['peak_mb'])
 
 # %% ../nbs/91_bench.ipynb #bb7d82ee
 BENCHES = {
@@ -192,39 +207,46 @@ BENCHES = {
     'learner-fashion-mlp': partial(learner_overhead, 'fashion-mlp'),
     'mnist-batches': book_loader_vs_tensors,
     'mnist-load': png_vs_cache,
-    'resnet18-loaders': lambda repeats: folders_vs_tensors(1),  # a minute per epoch: one of each
+    'resnet18-loaders': lambda repeats: folders_vs_tensors(1),  # a minute an epoch: once
     'reproduce': lambda repeats: reproduce_cost(),
 }
 
+# %% ../nbs/91_bench.ipynb #6dc5ab32
 def run_bench(names:list=None, # keys of `BENCHES` (default: all)
               repeats:int=3, # timed runs of each contender
-              threads:int=1, # torch threads while timing (the `reproduce` run keeps the default)
+              threads:int=1, # torch threads while timing (`reproduce` keeps the default)
              ) -> list[dict]: # one row per benchmark
     "Run the named benchmarks and return their rows"
-    unknown = set(names or []) - set(BENCHES)
-    if unknown: raise KeyError(f"Unknown benchmark(s) {sorted(unknown)}; known: {', '.join(BENCHES)}")
+    if unknown := set(names or []) - set(BENCHES):
+        raise KeyError(f"Unknown benchmark(s) {sorted(unknown)}; "
+                       f"known: {', '.join(BENCHES)}")
     old = torch.get_num_threads(); torch.set_num_threads(threads)
-    try: return [dict(BENCHES[n](repeats=repeats), name=n, threads=threads) for n in (names or BENCHES)]
+    run = lambda n: dict(BENCHES[n](repeats=repeats), name=n, threads=threads)
+    try: return [run(n) for n in (names or BENCHES)]
     finally: torch.set_num_threads(old)
 
-def _meets(ratio, bound):
-    return ratio <= float(bound[2:]) if bound.startswith('<=') else ratio >= float(bound[2:])
-
+# %% ../nbs/91_bench.ipynb #fca0d3cb
 def check_ratios(rows:list[dict], # rows from `run_bench`
                  key:str='limit', # 'limit' (regressions) or 'target' (goals)
                 ) -> list[str]: # one message per row whose ratio is outside its bound
     "The rows whose ratio is outside its regression limit (or its target)"
-    return [f"{r['bench']}: {r['a']} / {r['b']} = {r['ratio']} is not {r[key]}" for r in rows
-            if r.get(key) and not _meets(r['ratio'], r[key])]
+    return [f"{r['bench']}: {r['a']} / {r['b']} = {r['ratio']} is not {r[key]}"
+            for r in rows if r.get(key) and not meets(r['ratio'], r[key])]
 
 # %% ../nbs/91_bench.ipynb #df3fe2a1
+def _bench_line(r:dict) -> str:
+    "One row of `bench_table`"
+    extra = f" (peak {r['peak_mb']} MB)" if 'peak_mb' in r else ''
+    first = f"| {r['bench']} | {r['a']}{extra} |"
+    if 'b' not in r: return f"{first} {r['a_s']:.1f} | | | | | | |"
+    met = r.get('target') and ('yes' if meets(r['ratio'], r['target']) else '**no**')
+    return (f"{first} {r['a_s']:.3f} | {r['b']} | {r['b_s']:.3f} | {r['ratio']:.2f} | "
+            f"{r['target'] or ''} | {met or ''} | {r['limit'] or ''} |")
+
+# %% ../nbs/91_bench.ipynb #b752b932
 def bench_table(rows:list[dict], # rows from `run_bench`
                ) -> str: # a markdown table
-    "The bench rows as a markdown table: seconds of both contenders, their ratio and its target"
-    head = '| benchmark | contender | s | baseline | s | ratio | target | met | limit |\n|---|---|---:|---|---:|---:|---|---|---|'
-    def line(r):
-        met = '' if not r.get('target') else ('yes' if _meets(r['ratio'], r['target']) else '**no**')
-        extra = f" (peak {r['peak_mb']} MB)" if 'peak_mb' in r else ''
-        return (f"| {r['bench']} | {r['a']}{extra} | {r['a_s']:.3f} | {r.get('b', '')} | {r['b_s']:.3f} | {r['ratio']:.2f} | {r['target'] or ''} | {met} | {r['limit'] or ''} |"
-                if 'b' in r else f"| {r['bench']} | {r['a']}{extra} | {r['a_s']:.1f} | | | | | | |")
-    return '\n'.join([head] + [line(r) for r in rows])
+    "The rows as a markdown table: both contenders' seconds, their ratio and its target"
+    head = ('| benchmark | contender | s | baseline | s | ratio | target | met | limit |'
+            '\n|---|---|---:|---|---:|---:|---|---|---|')
+    return '\n'.join([head] + [_bench_line(r) for r in rows])

@@ -95,19 +95,19 @@ def _reproduce_parser(sub):
 
 def _data_parser(sub):
     d = sub.add_parser('data', help='provision both datasets, print paths and counts')
-    d.add_argument('--verify', action='store_true', help='check every file against its SHA-256')
+    d.add_argument('--verify', action='store_true', help='check every file SHA-256')
     d.add_argument('--json', action='store_true', help='print JSON')
 
 # %% ../nbs/92_cli.ipynb #0905da98
 def _bench_parser(sub):
-    b = sub.add_parser('bench', help='time training and loading side by side, report ratios')
+    b = sub.add_parser('bench', help='time training and loading, report the ratios')
     b.add_argument('names', nargs='*', metavar='NAME', help='benchmarks (default: all)')
     b.add_argument('--repeats', type=int, default=3,
                    help='timed runs of each contender (the median is reported)')
     b.add_argument('--json', action='store_true', help='print a JSON list, not a table')
 
 def _parser():
-    about = 'Reproduce the numbers of fastbook chapter 4 and the PyTorch optimization tutorial.'
+    about = 'Reproduce the numbers of fastbook chapter 4 and the PyTorch tutorial loop.'
     p = argparse.ArgumentParser(prog='fastai-course', description=about)
     sub = p.add_subparsers(dest='cmd', required=True)
     _reproduce_parser(sub); _data_parser(sub)

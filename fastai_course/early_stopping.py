@@ -1,4 +1,4 @@
-"""Stop training when the test loss stops improving and keep the best weights: a small `EarlyStopping` for the plain PyTorch loop of `15_fashion_loop`, checked on made-up loss sequences, used on Fashion-MNIST, and compared with fastai's `EarlyStoppingCallback` + `SaveModelCallback`.
+"""Stop training when the test loss stops improving and keep the best weights: a small `EarlyStopping` callback for the course's `Trainer`, checked on made-up loss sequences, used on Fashion-MNIST, and compared with fastai's `EarlyStoppingCallback` + `SaveModelCallback`.
 
 Docs: https://fastai-course.github.io/fastai_course/early_stopping.html.md"""
 
@@ -7,126 +7,162 @@ Docs: https://fastai-course.github.io/fastai_course/early_stopping.html.md"""
 # %% ../nbs/17_early_stopping.ipynb #3443d1b5
 from __future__ import annotations
 import copy, math, numbers, warnings
-from .fashion_loop import fashion_tensors, fashion_loaders, batch_loader, NeuralNetwork, train_loop, test_loop, run_fashion
-from .core import set_seed, experiment
+from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork
+from .fashion_loop import test_loop, run_fashion
+from .data import TensorBatchDL
+from .core import experiment
+from .trainer import TrainCB
+from fastcore.basics import patch
+from fastai.callback.core import CancelFitException
 import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['EarlyStopping', 'fashion_subset_loaders', 'fit_with_early_stopping', 'early_stopping_fashion']
+__all__ = ['EarlyStopping', 'fashion_subset_loaders', 'early_stopping_fashion']
 
 # %% ../nbs/17_early_stopping.ipynb #8bce0843
-class EarlyStopping:
-    "Stop a plain PyTorch loop when `monitor` has not improved for `patience` epochs; keep (and restore) the best weights"
-    def __init__(self, monitor:str='loss_per_batch', # key of the per-epoch metrics dict to watch
+class EarlyStopping(TrainCB):
+    "Stop when `monitor` has not improved for `patience` epochs; keep the best weights"
+    def __init__(self, monitor:str='loss_per_batch', # key of the epoch's record to watch
                  mode:str='min', # 'min' for a loss, 'max' for an accuracy
                  patience:int=3, # epochs in a row without improvement before stopping
-                 min_delta:float=0., # a value must beat the best by more than this to count as an improvement
-                 restore_best:bool=True, # load the best weights back into the model when stopping
+                 min_delta:float=0., # an improvement must beat the best by more than this
+                 restore_best:bool=True, # load the best weights back when stopping
                 ):
-        if mode not in ('min', 'max'): raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if mode not in ('min', 'max'):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         if patience < 0: raise ValueError(f'patience must be >= 0, got {patience}')
-        if min_delta < 0: raise ValueError(f"min_delta must be >= 0, got {min_delta} (it is a distance: mode={mode!r} already says which way is better)")
-        self.monitor, self.mode, self.patience, self.min_delta, self.restore_best = monitor, mode, patience, min_delta, restore_best
+        if min_delta < 0:
+            raise ValueError(f'min_delta must be >= 0, got {min_delta} (it is a '
+                             f'distance: mode={mode!r} already says which way is better)')
+        self.monitor, self.mode, self.patience = monitor, mode, patience
+        self.min_delta, self.restore_best = min_delta, restore_best
         self.reset()
 
-    def reset(self):
-        "Forget everything seen so far, to start a new training run"
-        self.epoch, self.wait, self.best_epoch, self.best_state, self.stopped_epoch = -1, 0, None, None, None
-        self.best_value = math.inf if self.mode == 'min' else -math.inf
+# %% ../nbs/17_early_stopping.ipynb #f997c1ca
+@patch
+def reset(self:EarlyStopping):
+    "Forget everything seen so far, to start a new training run"
+    self.epoch, self.wait, self.stopped_epoch = -1, 0, None
+    self.best_epoch, self.best_state = None, None
+    self.best_value = math.inf if self.mode == 'min' else -math.inf
 
-    def improved(self, value:float) -> bool:
-        "Whether `value` beats the best so far by more than `min_delta` (`nan` and `±inf` never do)"
-        if not math.isfinite(value): return False
-        return value < self.best_value - self.min_delta if self.mode == 'min' else value > self.best_value + self.min_delta
+# %% ../nbs/17_early_stopping.ipynb #0c9d51cb
+@patch
+def improved(self:EarlyStopping, value:float) -> bool:
+    "Whether `value` beats the best by more than `min_delta` (`nan` and `±inf` never do)"
+    if not math.isfinite(value): return False
+    if self.mode == 'min': return value < self.best_value - self.min_delta
+    return value > self.best_value + self.min_delta
 
-    def step(self, metrics:dict, # this epoch's metrics, e.g. what `test_loop` returns
-             model:nn.Module, # the model being trained
-            ) -> bool: # True: stop training now
-        "Record one epoch; snapshot the weights if it is the best so far; return whether to stop"
-        epoch = self.epoch + 1
-        if self.monitor not in metrics:
-            raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not in the metrics of epoch {epoch}; "
-                           f"they have: {', '.join(map(str, metrics))}")
-        value, self.epoch = self._number(metrics[self.monitor], epoch), epoch
-        if not math.isfinite(value):
-            warnings.warn(f'EarlyStopping: {self.monitor!r} is {value} at epoch {epoch}: counted as no improvement '
-                          '(did training diverge, or is the evaluation set empty?)', RuntimeWarning)
-        if self.improved(value):
-            self.best_value, self.best_epoch, self.wait = value, self.epoch, 0
-            self.best_state = copy.deepcopy(model.state_dict())
-            return False
-        self.wait += 1
-        if self.wait < self.patience: return False
-        if self.stopped_epoch is None: self.stopped_epoch = self.epoch
-        if self.restore_best: self.restore(model)
-        return True
-    __call__ = step
+# %% ../nbs/17_early_stopping.ipynb #ccf40d32
+@patch
+def _value(self:EarlyStopping, metrics:dict, epoch:int) -> float:
+    "The monitored value of `metrics` as a float; an error unless it is one real number"
+    if self.monitor not in metrics:
+        raise KeyError(f"EarlyStopping monitors {self.monitor!r}, which is not in the "
+                       f"metrics of epoch {epoch}; they have: "
+                       + ', '.join(map(str, metrics)))
+    value = metrics[self.monitor]
+    at = f'EarlyStopping monitors {self.monitor!r}, whose value at epoch {epoch} is'
+    if hasattr(value, 'shape') and hasattr(value, 'item'):  # tensor, array, numpy scalar
+        if math.prod(value.shape) != 1:
+            raise TypeError(f'{at} a tensor of shape {tuple(value.shape)}: it must be '
+                            'one number per epoch, e.g. `losses.mean().item()`')
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f'{at} {value!r} ({type(value).__name__}): it must be one real '
+                        'number, e.g. a float')
+    return float(value)
 
-    def _number(self, value, epoch:int) -> float:
-        "`value` as a float; a TypeError unless it is one real number"
-        if hasattr(value, 'shape') and hasattr(value, 'item'):  # a tensor, array or numpy scalar
-            if math.prod(value.shape) != 1:
-                raise TypeError(f'EarlyStopping monitors {self.monitor!r}, whose value at epoch {epoch} is a tensor of shape {tuple(value.shape)}: '
-                                'it must be one number per epoch, e.g. `losses.mean().item()`')
-            value = value.item()
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f'EarlyStopping monitors {self.monitor!r}, whose value at epoch {epoch} is {value!r} ({type(value).__name__}): '
-                            'it must be one real number, e.g. a float')
-        return float(value)
+# %% ../nbs/17_early_stopping.ipynb #c2d6edb6
+@patch
+def step(self:EarlyStopping, metrics:dict, # this epoch's metrics, e.g. a `Trainer` record
+         model:nn.Module, # the model being trained
+        ) -> bool: # True: stop training now
+    "Record one epoch; snapshot the weights if they are the best so far; whether to stop"
+    value = self._value(metrics, self.epoch + 1)
+    self.epoch += 1
+    if not math.isfinite(value):
+        warnings.warn(f'EarlyStopping: {self.monitor!r} is {value} at epoch '
+                      f'{self.epoch}: counted as no improvement (did training diverge, '
+                      'or is the evaluation set empty?)', RuntimeWarning)
+    if self.improved(value):
+        self.best_value, self.best_epoch, self.wait = value, self.epoch, 0
+        self.best_state = copy.deepcopy(model.state_dict())
+        return False
+    self.wait += 1
+    if self.wait < self.patience: return False
+    self.stop(model)
+    return True
 
-    def restore(self, model:nn.Module) -> nn.Module:
-        "Load the best weights seen so far into `model`; warn, and leave it alone, if no epoch had a finite value"
-        if self.best_state is None:
-            if self.epoch < 0: raise RuntimeError('EarlyStopping has not recorded any weights yet: call `step` after an epoch first')
-            warnings.warn(f'EarlyStopping: no epoch had a finite {self.monitor!r} (epochs 0 to {self.epoch}), so there are no best weights: '
-                          'nothing was restored, and the model keeps its last weights', RuntimeWarning)
-            return model
+EarlyStopping.__call__ = EarlyStopping.step
+
+# %% ../nbs/17_early_stopping.ipynb #0065e2a2
+@patch
+def stop(self:EarlyStopping, model:nn.Module):
+    "Mark the run as stopped (at the first call); with `restore_best`, restore the best"
+    if self.stopped_epoch is None: self.stopped_epoch = self.epoch
+    if self.restore_best: self.restore(model)
+
+# %% ../nbs/17_early_stopping.ipynb #b63b749d
+@patch
+def restore(self:EarlyStopping, model:nn.Module) -> nn.Module:
+    "Load the best weights into `model`; warn, and leave it alone, if there are none"
+    if self.best_state is not None:
         model.load_state_dict(self.best_state)
         return model
+    if self.epoch < 0:
+        raise RuntimeError('EarlyStopping has not recorded any weights yet: call `step` '
+                           'after an epoch first')
+    warnings.warn(f'EarlyStopping: no epoch had a finite {self.monitor!r} (epochs 0 to '
+                  f'{self.epoch}), so there are no best weights: nothing was restored, '
+                  'and the model keeps its last weights', RuntimeWarning)
+    return model
 
-    def __repr__(self):
-        state = f'best {self.best_value:.4g} at epoch {self.best_epoch}' if self.best_epoch is not None else 'no best epoch' if self.epoch >= 0 else 'no epoch yet'
-        if self.stopped_epoch is not None: state += f', stopped at epoch {self.stopped_epoch}'
-        return f'EarlyStopping(monitor={self.monitor!r}, mode={self.mode!r}, patience={self.patience}, min_delta={self.min_delta}): {state}'
+# %% ../nbs/17_early_stopping.ipynb #c4a6071a
+@patch
+def __repr__(self:EarlyStopping):
+    best = self.best_epoch is not None
+    state = (f'best {self.best_value:.4g} at epoch {self.best_epoch}' if best
+             else 'no best epoch' if self.epoch >= 0 else 'no epoch yet')
+    if self.stopped_epoch is not None: state += f', stopped at epoch {self.stopped_epoch}'
+    return (f'EarlyStopping(monitor={self.monitor!r}, mode={self.mode!r}, '
+            f'patience={self.patience}, min_delta={self.min_delta}): {state}')
 
 # %% ../nbs/17_early_stopping.ipynb #559b05f2
-def fashion_subset_loaders(n_train:int=5000, # use only the first `n_train` training images
+def fashion_subset_loaders(n_train:int=5000, # the first `n_train` training images
                            batch_size:int=64, # training batch size
-                           tensors:tuple=None, # from `fashion_tensors` (default: load them)
-                           n_test:int=None, # use only the first `n_test` test images (default: all of them)
-                           test_batch_size:int=1000, # test batch size; when it divides the test set, `test_loop`'s mean of batch means is the mean over images
+                           tensors:tuple=None, # from `fashion_tensors` (default: load)
+                           n_test:int=None, # the first `n_test` test images (None: all)
+                           test_batch_size:int=1000, # equal batches: see below
                           ) -> tuple: # (train_dataloader, test_dataloader)
-    "Loaders over the first `n_train` training images, so that the model overfits within a few epochs, and the test set in batches of `test_batch_size`"
+    "A small training set, to overfit within a few epochs; the test set in big batches"
     x_train, y_train, x_test, y_test = tensors or fashion_tensors()
     n_test = len(x_test) if n_test is None else n_test
-    return batch_loader(x_train[:n_train], y_train[:n_train], batch_size), batch_loader(x_test[:n_test], y_test[:n_test], test_batch_size)
+    return (TensorBatchDL((x_train[:n_train], y_train[:n_train]), bs=batch_size),
+            TensorBatchDL((x_test[:n_test], y_test[:n_test]), bs=test_batch_size))
 
 # %% ../nbs/17_early_stopping.ipynb #3e21183f
-def fit_with_early_stopping(loaders:tuple=None, # (train, test) loaders (default: `fashion_loaders()`, all training images)
-                            es:EarlyStopping=None, # default: `EarlyStopping()` on the test loss per batch; reset before training
-                            max_epochs:int=12, # stop here even if `es` has not stopped
-                            lr:float=1e-3, # learning rate
-                            opt_func=torch.optim.Adam, # optimizer class, called as `opt_func(params, lr=lr)`
-                            seed:int=42, # seed for the initial weights
-                            device=None, # where to train, e.g. `default_device()` (default: the CPU)
-                           ) -> tuple: # (model, history: one dict per epoch, es)
-    "Train the fixed tutorial MLP (no final ReLU) until `es` says stop or the loss diverges; with `es.restore_best` the model ends with the best epoch's weights"
-    es = es or EarlyStopping()
-    es.reset()
-    model, history = run_fashion(final_relu=False, epochs=max_epochs, lr=lr, opt_func=opt_func, loaders=loaders or fashion_loaders(),
-                                 seed=seed, after_epoch=lambda res, model, opt: es.step(res, model), device=device)
-    if history and 'diverged' in history[-1] and es.stopped_epoch is None:  # `run_fashion` stopped at a nan/inf loss: so does `es`
-        es.stopped_epoch = es.epoch
-        if es.restore_best: es.restore(model)
-    return model, history, es
+@patch
+def before_fit(self:EarlyStopping, t): self.reset()
+
+# %% ../nbs/17_early_stopping.ipynb #c536758a
+@patch
+def after_epoch(self:EarlyStopping, t):
+    if self.step(t.record, t.model): raise CancelFitException()
+    if 'diverged' in t.record: self.stop(t.model)
 
 # %% ../nbs/17_early_stopping.ipynb #67e6cd87
-@experiment('early-stopping', book={'stopped epoch': None, 'best epoch': None, 'accuracy': None},
+@experiment('early-stopping',
+            book={'stopped epoch': None, 'best epoch': None, 'accuracy': None},
             targets={'stopped epoch': '<=11', 'accuracy': '>=0.80'})
 def early_stopping_fashion() -> dict:
-    "Adam lr 1e-3 on the first 5,000 training images, patience 2 on the test loss, at most 12 epochs"
+    "Adam lr 1e-3 on 5,000 training images, patience 2 on the test loss, up to 12 epochs"
     train_dl, test_dl = fashion_subset_loaders(5000)
-    model, _, es = fit_with_early_stopping((train_dl, test_dl), EarlyStopping('loss_per_batch', patience=2), max_epochs=12)
+    es = EarlyStopping('loss_per_batch', patience=2)
+    model, _ = run_fashion(final_relu=False, epochs=12, opt_func=torch.optim.Adam,
+                           loaders=(train_dl, test_dl), cbs=[es])
     acc = test_loop(test_dl, model, nn.CrossEntropyLoss(), verbose=False)['accuracy']
-    return {'stopped epoch': math.nan if es.stopped_epoch is None else es.stopped_epoch, 'best epoch': es.best_epoch, 'accuracy': acc}
+    stopped = math.nan if es.stopped_epoch is None else es.stopped_epoch
+    return {'stopped epoch': stopped, 'best epoch': es.best_epoch, 'accuracy': acc}

@@ -9,98 +9,106 @@ from __future__ import annotations
 import time, warnings, math
 from pathlib import Path
 from .data import fashion_mnist, UnofficialSplitWarning, FASHION_CLASSES
-from .core import set_seed, experiment, dtype_name, check_finite, TrainingDiverged
+from .data import TensorBatchDL
+from .core import set_seed, experiment, dtype_name, check_finite
+from .trainer import Trainer, TrainCB, MetricsCB, TrainEvalCB, DivergenceCB
+from .trainer import _to
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset, BatchSampler, RandomSampler, SequentialSampler
 
 # %% auto #0
-__all__ = ['fashion_tensors', 'TensorBatches', 'batch_loader', 'fashion_loaders', 'check_images', 'NeuralNetwork',
-           'check_targets', 'train_loop', 'test_loop', 'run_fashion', 'save_weights', 'load_weights', 'fashion_notes',
-           'fashion_fixed']
+__all__ = ['fashion_tensors', 'fashion_loaders', 'NeuralNetwork', 'check_images', 'check_targets', 'train_loop', 'test_loop',
+           'TargetsCB', 'run_fashion', 'save_weights', 'load_weights', 'fashion_notes', 'fashion_fixed']
 
 # %% ../nbs/15_fashion_loop.ipynb #d34be503
 def fashion_tensors(root=None, # where the dataset lives (default: `fashion_mnist`'s)
-                   ) -> tuple: # x_train (60000,1,28,28) float, y_train (60000,), x_test (10000,1,28,28), y_test (10000,)
-    "Fashion-MNIST as pre-stacked float tensors, exactly what `ToTensor()` gives image by image"
+                   ) -> tuple: # x_train (60000,1,28,28), y_train, x_test, y_test
+    "Fashion-MNIST as stacked float tensors, exactly what `ToTensor()` gives one by one"
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UnofficialSplitWarning)
         train, test = fashion_mnist(root)
-    return tuple(t for ds in (train, test) for t in (ds.data.unsqueeze(1).float()/255, ds.targets.clone()))
+    as_float = lambda ds: ds.data.unsqueeze(1).float()/255  # as `ToTensor`: /255, channel
+    return tuple(t for ds in (train, test) for t in (as_float(ds), ds.targets.clone()))
 
-class TensorBatches(TensorDataset):
-    "A `TensorDataset` that, indexed with a list of indices, returns the whole batch in one gather"
-    def __getitem__(self, idx):
-        if not isinstance(idx, list): return super().__getitem__(idx)
-        ix = torch.tensor(idx, device=self.tensors[0].device)
-        return tuple(t.index_select(0, ix) for t in self.tensors)
-
-def batch_loader(x:torch.Tensor, # inputs
-                 y:torch.Tensor, # targets, same length
-                 batch_size:int=64, # batch size
-                 shuffle:bool=False, # a new random order every epoch
-                ) -> DataLoader: # the batches of `DataLoader(TensorDataset(x, y), batch_size, shuffle)`, each taken in one gather
-    "A PyTorch `DataLoader` that hands out the same batches as the usual one without fetching and collating them item by item"
-    ds = TensorBatches(x, y)
-    return DataLoader(ds, batch_size=None, sampler=BatchSampler(RandomSampler(ds) if shuffle else SequentialSampler(ds), batch_size, drop_last=False))
-
+# %% ../nbs/15_fashion_loop.ipynb #780568b9
 def fashion_loaders(batch_size:int=64, # the tutorial's batch size
                     shuffle:bool=False, # shuffle the training set (the tutorial does not)
                     tensors:tuple=None, # from `fashion_tensors` (default: load them)
                    ) -> tuple: # (train_dataloader, test_dataloader)
-    "The tutorial's `train_dataloader, test_dataloader`, over pre-stacked tensors, a batch at a time"
+    "The tutorial's `train_dataloader, test_dataloader`, over pre-stacked tensors"
     x_train, y_train, x_test, y_test = tensors or fashion_tensors()
-    return batch_loader(x_train, y_train, batch_size, shuffle), batch_loader(x_test, y_test, batch_size)
+    return (TensorBatchDL((x_train, y_train), bs=batch_size, shuffle=shuffle),
+            TensorBatchDL((x_test, y_test), bs=batch_size))
 
-# %% ../nbs/15_fashion_loop.ipynb #a9c2777c
-def check_images(x, # what the model is given
-                 dtype=torch.float32, # the model's weights' dtype
-                ) -> torch.Tensor: # `x`, unchanged
-    "Raise a clear error unless `x` is a float batch of 28×28 grey images: (n,1,28,28), (n,28,28) or (n,784); shape and dtype only"
-    if not isinstance(x, torch.Tensor): raise TypeError(f'NeuralNetwork expects a tensor of images, got {type(x).__name__}: convert it with torch.as_tensor(x)')
-    s, got = tuple(x.shape), f'got shape {tuple(x.shape)} and dtype {dtype_name(x.dtype)}'
-    if not x.is_floating_point(): raise TypeError(f'NeuralNetwork: {got}: scale pixels to floats first: x.float()/255')
-    if s[1:] in ((1, 28, 28), (28, 28), (784,)):
-        if x.dtype != dtype: raise TypeError(f'NeuralNetwork: {got}, but the weights are {dtype_name(dtype)}: convert with x.to({dtype})')
-        return x
-    if s in ((28, 28), (784,)): fix = 'a single image: add a batch dimension with x[None]'
-    elif len(s) == 4 and s[1:] == (3, 28, 28): fix = 'looks like RGB: convert to one channel, e.g. x.mean(1, keepdim=True)'
-    elif len(s) == 4 and s[1:3] == (28, 28) and s[3] in (1, 3): fix = 'channels last: put them first with x.permute(0, 3, 1, 2)'
-    elif len(s) >= 2 and math.prod(s[1:]) == 784: fix = '784 values per image, but not as 28×28: if they are the pixels in row order, use x.reshape(len(x), 1, 28, 28)'
-    else: fix = 'this model takes 28×28 = 784 pixels per image'
-    raise ValueError(f'NeuralNetwork expects a float batch of 28×28 grey images, (n, 1, 28, 28), (n, 28, 28) or (n, 784); {got}: {fix}')
-
+# %% ../nbs/15_fashion_loop.ipynb #c82babee
 class NeuralNetwork(nn.Module):
-    "The tutorial's 784-512-512-10 MLP; `final_relu=True` is the notes' version with a ReLU on the logits"
-    def __init__(self, final_relu:bool=True, # end with `nn.ReLU()`, as the notes do (a defect)
+    "The tutorial's 784-512-512-10 MLP; `final_relu=True` is the notes' version"
+    def __init__(self, final_relu:bool=True, # end with `nn.ReLU()`, as the notes do
                  hidden:int=512, # width of the two hidden layers
                 ):
         super().__init__()
         self.flatten = nn.Flatten()
-        layers = [nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 10)]
-        self.linear_relu_stack = nn.Sequential(*layers, *([nn.ReLU()] if final_relu else []))
+        layers = [nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                  nn.ReLU(), nn.Linear(hidden, 10), *([nn.ReLU()] if final_relu else [])]
+        self.linear_relu_stack = nn.Sequential(*layers)
     def forward(self, x):
         x = self.flatten(check_images(x, self.linear_relu_stack[0].weight.dtype))
         logits = self.linear_relu_stack(x)
         return logits
 
-# %% ../nbs/15_fashion_loop.ipynb #cec27c2d
-def _to(t, dev):
-    "`t` on `dev` if it is a tensor; anything else is left for the checks to name"
-    return t.to(dev) if isinstance(t, torch.Tensor) else t
+# %% ../nbs/15_fashion_loop.ipynb #fd59aea5
+def check_images(x, # what the model is given
+                 dtype=torch.float32, # the model's weights' dtype
+                ) -> torch.Tensor: # `x`, unchanged
+    "Raise a clear error unless `x` is a float batch of 28×28 grey images"
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f'NeuralNetwork expects a tensor of images, got '
+                        f'{type(x).__name__}: convert it with torch.as_tensor(x)')
+    s, got = tuple(x.shape), f'got shape {tuple(x.shape)} and dtype {dtype_name(x.dtype)}'
+    if not x.is_floating_point():
+        raise TypeError(f'NeuralNetwork: {got}: scale pixels to floats first: '
+                        'x.float()/255')
+    if s[1:] not in ((1, 28, 28), (28, 28), (784,)):
+        raise ValueError('NeuralNetwork expects a float batch of 28×28 grey images, '
+                         f'(n, 1, 28, 28), (n, 28, 28) or (n, 784); {got}: '
+                         + _image_fix(s))
+    if x.dtype != dtype:
+        raise TypeError(f'NeuralNetwork: {got}, but the weights are {dtype_name(dtype)}: '
+                        f'convert with x.to({dtype})')
+    return x
 
+# %% ../nbs/15_fashion_loop.ipynb #a9c2777c
+def _image_fix(s:tuple) -> str:
+    "What to do about a batch of shape `s` that is not 28×28 grey images"
+    if s in ((28, 28), (784,)):
+        return 'a single image: add a batch dimension with x[None]'
+    if len(s) == 4 and s[1:] == (3, 28, 28):
+        return 'looks like RGB: convert to one channel, e.g. x.mean(1, keepdim=True)'
+    if len(s) == 4 and s[1:3] == (28, 28) and s[3] in (1, 3):
+        return 'channels last: put them first with x.permute(0, 3, 1, 2)'
+    if len(s) >= 2 and math.prod(s[1:]) == 784:
+        return ('784 values per image, but not as 28×28: if they are the pixels in '
+                'row order, use x.reshape(len(x), 1, 28, 28)')
+    return 'this model takes 28×28 = 784 pixels per image'
+
+# %% ../nbs/15_fashion_loop.ipynb #cec27c2d
 def check_targets(pred:torch.Tensor, # the model's output for the batch, (n, classes)
                   y, # the batch's targets
                  ):
-    "Raise a clear error unless `y` holds one int64 class index per row of `pred`, shape (n,); shape and dtype only"
+    "Raise a clear error unless `y` holds one int64 class index per row of `pred`"
     n = len(pred)
-    if isinstance(y, torch.Tensor) and y.dtype == torch.int64 and tuple(y.shape) == (n,): return
-    if not isinstance(y, torch.Tensor): raise TypeError(f'y must be a tensor of class indices, got {type(y).__name__}')
-    if y.ndim == 2 and y.shape == pred.shape and y.shape[1] > 1: fix = 'it looks one-hot: use y.argmax(1)'
+    if isinstance(y, torch.Tensor) and y.dtype == torch.int64 and y.shape == (n,): return
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f'y must be a tensor of class indices, got {type(y).__name__}')
+    if y.ndim == 2 and y.shape == pred.shape and y.shape[1] > 1:
+        fix = 'it looks one-hot: use y.argmax(1)'
     elif y.numel() == n: fix = 'use y.view(-1).long()'
-    else: fix = f'the model made {n} predictions: check that the loader pairs each image with one label'
-    raise ValueError(f'y has shape {tuple(y.shape)} and dtype {dtype_name(y.dtype)}; expected ({n},) int64 class indices: {fix}')
+    else: fix = (f'the model made {n} predictions: check that the loader pairs '
+                 'each image with one label')
+    raise ValueError(f'y has shape {tuple(y.shape)} and dtype {dtype_name(y.dtype)}; '
+                     f'expected ({n},) int64 class indices: {fix}')
 
+# %% ../nbs/15_fashion_loop.ipynb #d47a07ba
 def train_loop(dataloader, # training batches
                model:nn.Module, # the network to train
                loss_fn, # e.g. `nn.CrossEntropyLoss()`
@@ -109,7 +117,7 @@ def train_loop(dataloader, # training batches
                log_every:int=100, # print the loss every this many batches (0: never)
                epoch:int=0, # the epoch's number, named in the error if the loss diverges
               ) -> float: # mean training loss over the epoch
-    "One epoch of the tutorial's training loop; stops with `TrainingDiverged` before a step on a `nan`/`inf` loss"
+    "One epoch of the tutorial's training loop; a `nan`/`inf` loss stops it before a step"
     size, total, dev = len(dataloader.dataset), 0., next(model.parameters()).device
     if set_mode: model.train()
     for batch, (X, y) in enumerate(dataloader):
@@ -131,11 +139,12 @@ def test_loop(dataloader, # test batches
               model:nn.Module, # the network to evaluate
               loss_fn, # returns the mean loss of a batch
               set_mode:bool=True, # call `model.eval()` first (the notes do not)
-              per:str='batches', # print the loss averaged per 'batches' (correct) or per 'samples' (the notes)
+              per:str='batches', # print the loss per 'batches' or per 'samples' (notes)
               verbose:bool=True, # print the tutorial's "Test Error" line
              ) -> dict: # accuracy, loss per batch, loss per sample
     "The tutorial's test loop; returns accuracy and the average loss both ways"
-    if per not in ('batches', 'samples'): raise ValueError(f"per must be 'batches' or 'samples', got {per!r}")
+    if per not in ('batches', 'samples'):
+        raise ValueError(f"per must be 'batches' or 'samples', got {per!r}")
     size, num_batches = len(dataloader.dataset), len(dataloader)
     test_loss, correct, dev = 0., 0., next(model.parameters()).device
     if set_mode: model.eval()
@@ -143,50 +152,52 @@ def test_loop(dataloader, # test batches
         for X, y in dataloader:
             X, y = _to(X, dev), _to(y, dev)
             pred = model(X)
-            check_targets(pred, y)  # an (n, 1) y would broadcast `pred.argmax(1) == y` to (n, n)
+            check_targets(pred, y)  # an (n, 1) y would broadcast `pred.argmax(1) == y`
             test_loss += loss_fn(pred, y).item()
             correct += (pred.argmax(1) == y).type(torch.float).sum().item()
-    res = dict(accuracy=correct/size, loss_per_batch=test_loss/num_batches, loss_per_sample=test_loss/size)
+    res = dict(accuracy=correct/size, loss_per_batch=test_loss/num_batches,
+               loss_per_sample=test_loss/size)
     if verbose:
-        print(f"Test Error: \n Accuracy: {(100*res['accuracy']):>0.1f}%, Avg loss: {res['loss_per_sample' if per == 'samples' else 'loss_per_batch']:>8f} \n")
+        avg = res['loss_per_sample' if per == 'samples' else 'loss_per_batch']
+        acc = 100*res['accuracy']
+        print(f"Test Error: \n Accuracy: {acc:>0.1f}%, Avg loss: {avg:>8f} \n")
     return res
 
 # %% ../nbs/15_fashion_loop.ipynb #6415f28e
+class TargetsCB(TrainCB):
+    "`check_targets` on each batch, before the loss is computed"
+    def after_pred(self, t): check_targets(t.pred, t.yb)
+
+# %% ../nbs/15_fashion_loop.ipynb #0fcef51e
 def run_fashion(final_relu:bool, # the notes' final ReLU on the logits
                 epochs:int=10, # epochs to train
                 lr:float=1e-3, # learning rate
                 batch_size:int=64, # used when `loaders` is None
-                set_mode:bool=True, # call `model.train()`/`model.eval()`
+                set_mode:bool=True, # call `model.train()`/`model.eval()` (`TrainEvalCB`)
                 opt_func=torch.optim.SGD, # optimizer class
-                loaders:tuple=None, # (train, test) loaders (default: `fashion_loaders(batch_size)`)
+                loaders:tuple=None, # (train, test) (`fashion_loaders(batch_size)`)
                 seed:int=42, # seed for the initial weights
-                after_epoch=None, # called as `after_epoch(result, model, opt)` after each epoch; returning True stops training
-                device=None, # where to train the model, e.g. 'cuda' (default: the CPU, as in the tutorial); the loops move each batch there
-               ) -> tuple: # (model, one dict per epoch: `test_loop`'s results plus 'epoch', 'train_loss' and the epoch's 'lr')
-    "Train the tutorial's MLP quietly for up to `epochs` and record the results after each; a diverging loss stops it with a warning"
-    train_dl, test_dl = loaders or fashion_loaders(batch_size)
+                cbs:list=(), # more `Trainer` callbacks: a scheduler, early stopping...
+                device=None, # where to train, e.g. 'cuda' (default: the CPU)
+               ) -> tuple: # (model, `Trainer.history`: one record per epoch)
+    "Train the tutorial's MLP quietly for up to `epochs`; a diverging loss stops it"
+    loaders = loaders or fashion_loaders(batch_size)
     set_seed(seed)
-    model = NeuralNetwork(final_relu=final_relu).to(device or 'cpu')  # the same initial weights on any device
-    opt, loss_fn, hist = opt_func(model.parameters(), lr=lr), nn.CrossEntropyLoss(), []
-    for epoch in range(epochs):
-        epoch_lr, diverged = opt.param_groups[0]['lr'], None
-        try: train_loss = train_loop(train_dl, model, loss_fn, opt, set_mode=set_mode, log_every=0, epoch=epoch)
-        except TrainingDiverged as e:  # no step was taken on the bad batch: evaluate the weights kept, then stop
-            warnings.warn(str(e), RuntimeWarning)
-            train_loss, diverged = math.nan, str(e)
-        res = dict(epoch=epoch, train_loss=train_loss, lr=epoch_lr, **test_loop(test_dl, model, loss_fn, set_mode=set_mode, verbose=False))
-        if diverged: res['diverged'] = diverged
-        hist.append(res)
-        stop = after_epoch is not None and after_epoch(res, model, opt)
-        if stop or diverged: break
-    return model, hist
+    model = NeuralNetwork(final_relu=final_relu).to(device or 'cpu')  # same on any device
+    std = [TargetsCB(), MetricsCB(), DivergenceCB(warn=True)]
+    if set_mode: std.append(TrainEvalCB())
+    trainer = Trainer(model, loaders, nn.CrossEntropyLoss(), lr, opt_func, std+list(cbs))
+    trainer.fit(epochs)
+    return model, trainer.history
 
 # %% ../nbs/15_fashion_loop.ipynb #e856ff1c
 def _arch(shapes:dict) -> str:
     "Layer sizes of an MLP from the shapes of its 2-D weights, e.g. '784-512-512-10'"
     ws = [s for k, s in shapes.items() if k.endswith('weight') and len(s) == 2]
-    return '-'.join(str(n) for n in [ws[0][1]] + [s[0] for s in ws]) if ws else 'no linear layers'
+    if not ws: return 'no linear layers'
+    return '-'.join(str(n) for n in [ws[0][1]] + [s[0] for s in ws])
 
+# %% ../nbs/15_fashion_loop.ipynb #00dd68f3
 def save_weights(model:nn.Module, # the model whose weights to save
                  path, # the file to write
                 ) -> Path: # where the weights went
@@ -195,28 +206,36 @@ def save_weights(model:nn.Module, # the model whose weights to save
     torch.save(model.state_dict(), path)
     return path
 
+# %% ../nbs/15_fashion_loop.ipynb #f067af94
 def load_weights(model:nn.Module, # the model to fill
                  path, # a file written by `save_weights`
                 ) -> nn.Module:
     "Load a state dict with `weights_only=True`; a mismatch names both architectures"
-    sd = torch.load(path, weights_only=True, map_location='cpu')  # a file saved on a GPU loads anywhere; `load_state_dict` copies to the model's device
+    # a file saved on a GPU loads anywhere; `load_state_dict` copies to the model's device
+    sd = torch.load(path, weights_only=True, map_location='cpu')
     try: model.load_state_dict(sd)
     except RuntimeError as e:
         saved = _arch({k: tuple(v.shape) for k, v in sd.items()})
         wanted = _arch({k: tuple(v.shape) for k, v in model.state_dict().items()})
-        raise RuntimeError(f'{e}\n\nThe file {path} holds weights of a {saved} network, but the model is a {wanted} network: '
-                           'build the model with the same layer sizes as the one that was saved.') from None
+        raise RuntimeError(f'{e}\n\nThe file {path} holds weights of a {saved} network, '
+                           f'but the model is a {wanted} network: build the model with '
+                           'the same layer sizes as the one that was saved.') from None
     return model
 
 # %% ../nbs/15_fashion_loop.ipynb #c034f651
-@experiment('fashion-notes', book={'accuracy': 0.495, 'avg loss (per sample, as printed)': 0.023104})
+@experiment('fashion-notes',
+            book={'accuracy': 0.495, 'avg loss (per sample, as printed)': 0.023104})
 def fashion_notes() -> dict:
     "The notes' loop for 10 epochs: final ReLU, no train/eval, loss divided by samples"
     _, hist = run_fashion(final_relu=True, set_mode=False)
-    return {'accuracy': hist[-1]['accuracy'], 'avg loss (per sample, as printed)': hist[-1]['loss_per_sample']}
+    return {'accuracy': hist[-1]['accuracy'],
+            'avg loss (per sample, as printed)': hist[-1]['loss_per_sample']}
 
-@experiment('fashion-fixed', book={'accuracy': 0.70, 'avg loss (per batch)': None}, targets={'accuracy': '>=0.70'})
+# %% ../nbs/15_fashion_loop.ipynb #90567ec5
+@experiment('fashion-fixed', book={'accuracy': 0.70, 'avg loss (per batch)': None},
+            targets={'accuracy': '>=0.70'})
 def fashion_fixed() -> dict:
     "The corrected tutorial for 10 epochs (book: upstream's ~70%, unseeded)"
     _, hist = run_fashion(final_relu=False)
-    return {'accuracy': hist[-1]['accuracy'], 'avg loss (per batch)': hist[-1]['loss_per_batch']}
+    return {'accuracy': hist[-1]['accuracy'],
+            'avg loss (per batch)': hist[-1]['loss_per_batch']}

@@ -257,7 +257,7 @@ def mnist_learner(dls:DataLoaders=None, # default: `mnist_dls()`
                   model=None, # default: the book's linear model, `nn.Linear(28*28, 1)`
                   opt_func=SGD, # optimizer factory
                  ) -> Learner:
-    "The book's `Learner(dls, model, opt_func=SGD, loss_func=mnist_loss, metrics=batch_accuracy)`"
+    "The book's `Learner(dls, model, opt_func=SGD, loss_func=mnist_loss, metrics=...)`"
     model = model or nn.Linear(28*28, 1)
     return Learner(dls or mnist_dls(), model, opt_func=opt_func,
                    loss_func=mnist_loss, metrics=batch_accuracy)

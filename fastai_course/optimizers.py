@@ -1,4 +1,4 @@
-"""SGD, momentum, Adam and RMSprop on the tutorial's Fashion-MNIST network and on a two-dimensional bowl; a hand-written momentum step checked against PyTorch's; the `StepLR`, `CosineAnnealingLR` and `ReduceLROnPlateau` schedulers; and fastai's `lr_find` and `fit_one_cycle`.
+"""SGD, momentum, Adam and RMSprop on the tutorial's Fashion-MNIST network and on a two-dimensional bowl; a hand-written momentum step checked against PyTorch's; the `StepLR`, `CosineAnnealingLR` and `ReduceLROnPlateau` schedulers, each a callback of the course's `Trainer`; and fastai's `lr_find` and `fit_one_cycle`.
 
 Docs: https://fastai-course.github.io/fastai_course/optimizers.html.md"""
 
@@ -7,8 +7,10 @@ Docs: https://fastai-course.github.io/fastai_course/optimizers.html.md"""
 # %% ../nbs/16_optimizers.ipynb #39f24073
 from __future__ import annotations
 import warnings
-from .fashion_loop import NeuralNetwork, train_loop, test_loop, fashion_loaders, run_fashion
-from .core import set_seed, check_finite, TrainingDiverged
+from .fashion_loop import NeuralNetwork, fashion_loaders, run_fashion
+from .core import check_finite, TrainingDiverged
+from .trainer import TrainCB
+from fastcore.basics import patch
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
@@ -20,33 +22,42 @@ import fastai.callback.schedule  # adds `Learner.fit_one_cycle` and `Learner.lr_
 from fastai.callback.progress import ProgressCallback  # gives `Learner.no_bar`
 
 # %% auto #0
-__all__ = ['hist_table', 'trajectory', 'step_scheduler', 'lr_schedule', 'run_scheduled', 'fashion_learner']
+__all__ = ['hist_table', 'trajectory', 'step_scheduler', 'lr_schedule', 'SchedulerCB', 'fashion_learner']
 
 # %% ../nbs/16_optimizers.ipynb #b662226c
-def hist_table(hists:dict, # run name -> list of `test_loop` results, one per epoch
+def hist_table(hists:dict, # run name -> one record per epoch, as `run_fashion` returns
                metrics:tuple=('accuracy', 'loss_per_batch'), # which results to show
               ) -> pd.DataFrame: # one row per run; columns (metric, epoch)
     "Test accuracy and loss after each epoch of several runs, one row per run"
-    return pd.DataFrame({name: {(m, epoch+1): r[m] for m in metrics for epoch, r in enumerate(h)} for name, h in hists.items()}).T
+    row = lambda h: {(m, epoch+1): r[m] for m in metrics for epoch, r in enumerate(h)}
+    return pd.DataFrame({name: row(h) for name, h in hists.items()}).T
 
 # %% ../nbs/16_optimizers.ipynb #cd1be3cd
-def trajectory(f, # the function to minimise, of a 1-D tensor of weights; returns a scalar tensor
+def _check_loss(loss):
+    "Refuse what `f` returned unless it is one number, a tensor computed from the weights"
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError('trajectory: f must return a tensor computed from w, '
+                        f'got {type(loss).__name__}')
+    if loss.numel() != 1:
+        raise ValueError('trajectory: f must return one number, got a tensor of shape '
+                         f'{tuple(loss.shape)}: reduce it, e.g. with .sum()')
+
+# %% ../nbs/16_optimizers.ipynb #8e77100b
+def trajectory(f, # the function to minimise: from a 1-D tensor of weights to a scalar
                opt_func, # optimizer factory, e.g. `torch.optim.Adam`
                start, # starting weights
                lr:float, # learning rate
                steps:int, # number of steps
-              ) -> torch.Tensor: # (steps+1, len(start)): the start, then the weights after each step (fewer rows if it diverged)
-    "Minimise `f` from `start` with `opt_func` and return the weights after every step; a `nan`/`inf` loss or gradient stops it with a warning"
+              ) -> torch.Tensor: # (steps+1, len(start)): the start, then each step
+    "Minimise `f` from `start` with `opt_func`; the weights after every step"
     w = torch.as_tensor(start, dtype=torch.float32).clone().requires_grad_()
     opt, path = opt_func([w], lr=lr), [w.detach().clone()]
     for step in range(steps):
         opt.zero_grad()
-        loss = f(w)
-        if not isinstance(loss, torch.Tensor): raise TypeError(f'trajectory: f must return a tensor computed from w, got {type(loss).__name__}')
-        if loss.numel() != 1: raise ValueError(f'trajectory: f must return one number, got a tensor of shape {tuple(loss.shape)}: reduce it, e.g. with .sum()')
+        loss = f(w); _check_loss(loss)
         loss.backward()
         try: check_finite(loss, step, 0, [w])
-        except TrainingDiverged as e:  # the path ends with the weights of the last finite step
+        except TrainingDiverged as e:  # the path ends with the last finite step
             warnings.warn(f'trajectory stopped at step {step}: {e}', RuntimeWarning)
             break
         opt.step()
@@ -55,53 +66,55 @@ def trajectory(f, # the function to minimise, of a 1-D tensor of weights; return
 
 # %% ../nbs/16_optimizers.ipynb #5af07c14
 def step_scheduler(sched, # a `torch.optim.lr_scheduler` scheduler
-                   metric:float=None, # the epoch's loss, needed by `ReduceLROnPlateau` only
+                   metric:float=None, # the epoch's loss (`ReduceLROnPlateau` only)
                   ):
     "End-of-epoch `sched.step()`, passing `metric` to `ReduceLROnPlateau`"
-    if isinstance(sched, lr_scheduler.ReduceLROnPlateau):
-        if metric is None: raise ValueError('ReduceLROnPlateau decides from a loss: pass the epoch\'s loss as `metric`')
-        sched.step(metric)
-    else: sched.step()
+    if not isinstance(sched, lr_scheduler.ReduceLROnPlateau): return sched.step()
+    if metric is None:
+        raise ValueError("ReduceLROnPlateau decides from a loss: "
+                         "pass the epoch's loss as `metric`")
+    sched.step(metric)
 
 # %% ../nbs/16_optimizers.ipynb #03c1fc5d
-def lr_schedule(sched_func, # called with an optimizer, returns a scheduler, e.g. `partial(StepLR, step_size=3)`
+def lr_schedule(sched_func, # optimizer -> scheduler, e.g. `partial(StepLR, step_size=3)`
                 epochs:int, # number of epochs to record
                 metrics:list=None, # the loss after each epoch (for `ReduceLROnPlateau`)
                 lr:float=0.1, # the optimizer's starting learning rate
                ) -> list: # the learning rate used in each epoch
     "The learning rate `sched_func` gives each epoch, from a dummy optimizer"
     if metrics is not None and len(metrics) < epochs:
-        raise ValueError(f'lr_schedule: metrics has {len(metrics)} values for {epochs} epochs: pass one loss per epoch, or fewer epochs')
+        raise ValueError(f'lr_schedule: metrics has {len(metrics)} values for {epochs} '
+                         'epochs: '
+                         'pass one loss per epoch, or fewer epochs')
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=lr)
     sched, lrs = sched_func(opt), []
     for epoch in range(epochs):
         lrs.append(opt.param_groups[0]['lr'])
-        opt.step()  # a no-op without gradients; keeps PyTorch from warning that the scheduler stepped first
+        opt.step()  # no gradients, no change; PyTorch warns if the scheduler goes first
         step_scheduler(sched, None if metrics is None else metrics[epoch])
     return lrs
 
 # %% ../nbs/16_optimizers.ipynb #f5dbeaaa
-def run_scheduled(sched_func=None, # called with the optimizer, returns a scheduler (None: constant lr)
-                  epochs:int=5, # epochs to train
-                  lr:float=1e-3, # the initial learning rate
-                  opt_func=torch.optim.Adam, # optimizer class
-                  loaders:tuple=None, # (train, test) loaders (default: `fashion_loaders()`)
-                  seed:int=42, # seed for the initial weights
-                 ) -> tuple: # (model, list of `test_loop` results, each with the epoch's 'lr')
-    "Train the fixed tutorial MLP for `epochs` with `run_fashion`, stepping an LR scheduler after each epoch"
-    scheds = []
-    def make_opt(params, lr):  # `run_fashion` builds the optimizer; the scheduler is attached to it here
-        opt = opt_func(params, lr=lr)
-        if sched_func is not None: scheds.append(sched_func(opt))
-        return opt
-    def after_epoch(res, model, opt):
-        if scheds: step_scheduler(scheds[0], res['loss_per_batch'])
-    return run_fashion(final_relu=False, epochs=epochs, lr=lr, opt_func=make_opt, loaders=loaders or fashion_loaders(),
-                       seed=seed, after_epoch=after_epoch)
+class SchedulerCB(TrainCB):
+    "A scheduler on the trainer's optimizer, made before the fit, stepped every epoch"
+    def __init__(self, sched_func, # called with the optimizer, returns a scheduler
+                 monitor:str='loss_per_batch', # what `ReduceLROnPlateau` gets
+                ): self.sched_func, self.monitor = sched_func, monitor
+    def before_fit(self, t): self.sched = self.sched_func(t.opt)
+
+# %% ../nbs/16_optimizers.ipynb #5a894bdf
+@patch
+def after_epoch(self:SchedulerCB, t):
+    plateau = isinstance(self.sched, lr_scheduler.ReduceLROnPlateau)
+    if plateau and self.monitor not in t.record:
+        raise KeyError(f"SchedulerCB monitors {self.monitor!r}, which is not in the "
+                       f"epoch's record; it has: {', '.join(t.record)}")
+    step_scheduler(self.sched, t.record.get(self.monitor))
 
 # %% ../nbs/16_optimizers.ipynb #fbca3bdb
-def fashion_learner(loaders:tuple=None, # (train, test) PyTorch loaders (default: `fashion_loaders()`)
+def fashion_learner(loaders:tuple=None, # (train, test) (default: `fashion_loaders()`)
                    ) -> Learner:
-    "The fixed tutorial MLP in a fastai `Learner`: cross-entropy loss, accuracy, fastai's default Adam"
-    return Learner(DataLoaders(*(loaders or fashion_loaders())), NeuralNetwork(final_relu=False),
-                   loss_func=nn.CrossEntropyLoss(), metrics=accuracy)
+    "The fixed tutorial MLP in a fastai `Learner`: cross-entropy, accuracy, fastai's Adam"
+    dls = DataLoaders(*(loaders or fashion_loaders()))
+    return Learner(dls, NeuralNetwork(final_relu=False), loss_func=nn.CrossEntropyLoss(),
+                   metrics=accuracy)

@@ -7,7 +7,8 @@ Docs: https://fastai-course.github.io/fastai_course/simple_net.html.md"""
 # %% ../nbs/13_simple_net.ipynb #6340f68d
 from __future__ import annotations
 from .mnist_linear import check_flat, mnist_dls, mnist_loss, batch_accuracy
-from .mnist_linear import init_params, train_epoch, validate_epoch, mnist_learner
+from .mnist_linear import init_params, train_epoch, validate_epoch
+from .mnist_linear import mnist_learner
 from .core import fit_quietly, set_seed, experiment
 import torch
 from torch import nn
