@@ -212,7 +212,13 @@ class TensorBatchDL(DataLoader):
     def __init__(self, tensors:tuple, # tensors of equal length, e.g. `(x, y)`
                  **kwargs, # for fastai's `DataLoader`, e.g. `bs=256`, `shuffle=True`
                 ):
+        if isinstance(tensors, torch.Tensor):
+            raise TypeError('tensors must be a tuple such as (x, y), got one tensor of '
+                            f'shape {tuple(tensors.shape)}: pass TensorBatchDL((x, y), ...)')
         self.tensors = tuple(tensors)
+        if len({len(t) for t in self.tensors}) > 1:
+            raise ValueError('the tensors must have one length (one row per item), got '
+                             f'lengths {[len(t) for t in self.tensors]}')
         kwargs.pop('dataset', None)  # given back by `new`: the tensors are the data
         # the dataset only gives the length
         super().__init__(list(range(len(self.tensors[0]))), **kwargs)

@@ -12,7 +12,8 @@ from filelock import FileLock
 from fastai.data.external import fastai_path
 
 # %% auto #0
-__all__ = ['DataError', 'check_writable', 'data_dir', 'archive_dir', 'sha256sum', 'file_lock', 'atomic_dir', 'atomic_file']
+__all__ = ['DataError', 'check_writable', 'data_dir', 'archive_dir', 'sha256sum', 'file_lock', 'remove_path', 'atomic_dir',
+           'atomic_file']
 
 # %% ../nbs/01_files.ipynb #66a5e0cd
 class DataError(RuntimeError):
@@ -78,7 +79,8 @@ def file_lock(path, # the lock file (created if missing, with its folder)
     return FileLock(path)
 
 # %% ../nbs/01_files.ipynb #77c03b48
-def _remove(path:Path):
+def remove_path(path:Path, # the file or folder to remove
+               ):
     "Remove a file or folder, renamed first so a half-deleted tree never has its name"
     if not path.exists() and not path.is_symlink(): return
     trash = path.with_name(f'.{path.name}.trash-{os.getpid()}-{time.monotonic_ns()}')
@@ -99,7 +101,7 @@ def atomic_dir(dest, # the folder to create or replace
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.tmp-', dir=dest.parent))
     try:
         yield tmp
-        _remove(dest)
+        remove_path(dest)
         tmp.rename(dest)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
@@ -110,6 +112,7 @@ def atomic_file(dest, # the file to create or replace
                ):
     "A temporary path beside `dest`: on success it replaces `dest`; on error it goes"
     dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f'.{dest.name}.')
     os.close(fd)
     try:

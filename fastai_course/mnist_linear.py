@@ -119,6 +119,7 @@ def mnist_dls(bs:int=256, # batch size
               device=None, # where batches go (default `default_device()`, the GPU if any)
              ) -> DataLoaders: # training and validation loaders, x (bs, 784), y (bs, 1)
     "The book's `DataLoaders(dl, valid_dl)`: the same batches, sliced from the tensors"
+    tensors = tensors or mnist_sample_tensors()  # read once, for both splits
     train_x, train_y = mnist_xy('train', tensors)
     valid_x, valid_y = mnist_xy('valid', tensors)
     return DataLoaders(TensorBatchDL((train_x, train_y), bs=bs, shuffle=shuffle),

@@ -62,9 +62,11 @@ def check_digit_shape(x:torch.Tensor, # tensor to check
                          f'({c} channel{"s" if c > 1 else ""}) before 28x28; '
                          f'{fix}, or distances broadcast into the wrong shape')
     if x.ndim not in (2, 3) or tuple(x.shape[-2:]) != (28, 28):
+        fix = ('make the images greyscale first, e.g. x.float().mean(-1)'
+               if x.ndim == 4 and x.shape[-1] in (3, 4) else
+               'reshape flat rows with x.view(-1, 28, 28)')
         raise ValueError(f'{name} must be an image (28, 28) or a stack of images '
-                         f'(n, 28, 28), got shape {tuple(x.shape)}; '
-                         'reshape flat rows with x.view(-1, 28, 28)')
+                         f'(n, 28, 28), got shape {tuple(x.shape)}; {fix}')
 
 # %% ../nbs/10_pixel_similarity.ipynb #6dfaf2f2
 def check_pixels(x:torch.Tensor, # images to check

@@ -14,7 +14,6 @@ import numpy as np
 from PIL import Image
 from filelock import FileLock
 from .files import *
-from .files import _remove
 from fastai.data.external import untar_data, URLs
 
 # %% auto #0
@@ -269,7 +268,8 @@ def untar_mnist_sample(verify:bool=False, # also check every image of the downlo
                       ) -> Path: # the folder `untar_data(URLs.MNIST_SAMPLE)` returns
     "fastai's own download of MNIST_SAMPLE, checked; call it holding its lock"
     what = 'fastai untar_data(URLs.MNIST_SAMPLE)'
-    _remove(data_dir()/'mnist_sample')  # `untar_data` returns any folder it finds there
+    # `untar_data` returns any folder it finds there
+    remove_path(data_dir()/'mnist_sample')
     try:
         with net_timeout(timeout), _silenced(): got = untar_data(URLs.MNIST_SAMPLE)
     except Exception as e: raise DataError(f'{what}: {type(e).__name__}: {e}') from e
