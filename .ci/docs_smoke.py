@@ -59,9 +59,11 @@ def render(proc_nb, dst):
     outputs = [o for c in nb.cells for o in c.get('outputs', [])]
     return sum(bool({'image/png', 'image/jpeg'} & set(o.get('data', {}))) for o in outputs)
 
+BROWSER = next(filter(shutil.which, ('chromium', 'chromium-browser', 'google-chrome')), None)
+
 def open_page(page, profile):
     "Load a page in headless Chromium (outside hosts fail fast: the pages' CDN scripts). -> the probe's findings"
-    rc, dom = run(['chromium', '--headless', '--no-sandbox', '--disable-gpu', f'--user-data-dir={profile}',
+    rc, dom = run([BROWSER, '--headless', '--no-sandbox', '--disable-gpu', f'--user-data-dir={profile}',
                    '--host-resolver-rules=MAP * ~NOTFOUND', '--virtual-time-budget=5000', '--dump-dom',
                    page.as_uri()], 60)
     m = re.search(r'<pre id="smoke">(.*?)</pre>', dom or '', re.S)
@@ -85,6 +87,9 @@ def notebooks(nbs):
     return sorted(r for r in rels if not any(part.startswith(('.', '_')) for part in r.parts))
 
 def main():
+    if BROWSER is None:
+        print('FAILED: no chromium, chromium-browser or google-chrome on PATH: install one (apt-get install chromium)')
+        return 1
     cfg = get_config()
     root, nbs = Path(cfg.config_path), Path(cfg.nbs_path)
     srcs, nfigs_all = notebooks(nbs), 0

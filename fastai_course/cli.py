@@ -77,7 +77,8 @@ def cmd_reproduce(args) -> int:
     with contextlib.redirect_stdout(sys.stderr):
         for n in names:
             print(f'running {n} ...', flush=True)
-            rows += run_experiment(n)
+            try: rows += run_experiment(n)
+            except DataError as e: print(e, file=sys.stderr); return 1
     print(_table(rows, args))
     if missed := missed_targets(rows):
         print('Targets missed:\n  ' + '\n  '.join(missed), file=sys.stderr)

@@ -213,8 +213,9 @@ class TensorBatchDL(DataLoader):
                  **kwargs, # for fastai's `DataLoader`, e.g. `bs=256`, `shuffle=True`
                 ):
         if isinstance(tensors, torch.Tensor):
-            raise TypeError('tensors must be a tuple such as (x, y), got one tensor of '
-                            f'shape {tuple(tensors.shape)}: pass TensorBatchDL((x, y), ...)')
+            raise TypeError('tensors must be a tuple such as (x, y), got one tensor '
+                            f'of shape {tuple(tensors.shape)}: '
+                            'pass TensorBatchDL((x, y), ...)')
         self.tensors = tuple(tensors)
         if len({len(t) for t in self.tensors}) > 1:
             raise ValueError('the tensors must have one length (one row per item), got '

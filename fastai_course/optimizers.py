@@ -99,8 +99,15 @@ class SchedulerCB(TrainCB):
     "A scheduler on the trainer's optimizer, made before the fit, stepped every epoch"
     def __init__(self, sched_func, # called with the optimizer, returns a scheduler
                  monitor:str='loss_per_batch', # what `ReduceLROnPlateau` gets
-                ): self.sched_func, self.monitor = sched_func, monitor
-    def before_fit(self, t): self.sched = self.sched_func(t.opt)
+                ):
+        made = (lr_scheduler.LRScheduler, lr_scheduler.ReduceLROnPlateau)
+        if isinstance(sched_func, made):
+            raise TypeError('SchedulerCB takes a function that makes the scheduler, '
+                            f'got a {type(sched_func).__name__}: pass e.g. '
+                            'partial(StepLR, step_size=3)')
+        self.sched_func, self.monitor, self.sched = sched_func, monitor, None
+    def before_fit(self, t):  # once: a second `fit` goes on with the same schedule
+        if self.sched is None: self.sched = self.sched_func(t.opt)
 
 # %% ../nbs/16_optimizers.ipynb #5a894bdf
 @patch

@@ -89,7 +89,8 @@ def machine_line(info:dict=None, # from `machine_info` (default: this machine)
     i = info or machine_info()
     env = ''.join(f', {k}={v}' for k, v in i['env'].items())
     gpu = f"GPU: {i['gpu']}" if i['gpu'] else 'no GPU'
-    return (f"{i['cpu']}, {i['cores']} cores, {i['threads']} torch threads, "
+    threads = f"{i['threads']} torch thread{'s' if i['threads'] != 1 else ''}"
+    return (f"{i['cpu']}, {i['cores']} cores, {threads}, "
             f"CPU kernels {i['cpu_capability']}{env}; {gpu}; "
             f"Python {i['python']}, torch {i['torch']}, fastai {i['fastai']}")
 

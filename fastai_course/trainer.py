@@ -103,7 +103,8 @@ def fit(self:Trainer, n_epochs:int=1, # epochs to train
 @patch
 @with_cbs('fit', CancelFitException)
 def _fit(self:Trainer):
-    for self.epoch in range(self.n_epochs):
+    first = len(self.history)  # a second `fit` goes on numbering epochs
+    for self.epoch in range(first, first + self.n_epochs):
         self.record = dict(epoch=self.epoch, lr=self.opt.param_groups[0]['lr'])
         self._one_epoch()
 
