@@ -11,7 +11,7 @@ from .core import *
 import torch
 # every lesson that registers experiments, in the order `reproduce` runs them
 from . import pixel_similarity, mnist_linear, simple_net, resnet
-from . import fashion_loop, early_stopping
+from . import fashion_loop, early_stopping, ten_digits
 
 # %% auto #0
 __all__ = ['run_experiment', 'missed_targets', 'format_table', 'machine_info', 'machine_line', 'markdown_table']
