@@ -6,7 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/bench.html.md"""
 
 # %% ../nbs/91_bench.ipynb #80cdff3e
 from __future__ import annotations
-import os, sys, time, statistics, subprocess, tempfile
+import sys, time, statistics, subprocess, tempfile
 from pathlib import Path
 from functools import partial
 from .data import mnist_sample, mnist_sample_tensors, load_digit_images

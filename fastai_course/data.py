@@ -235,11 +235,12 @@ def mnist(cache:bool=True, # read/write the verified tensor cache
     "The full MNIST, all ten digits, from the original IDX files"
     folder = check_writable(path, 'path') if path else check_writable(data_dir())
     f, meta = folder/'mnist.tensors.pt', folder/'mnist.tensors.json'
+    key = _mnist_key()
     with file_lock(folder/'.mnist.tensors.lock'):
-        t = _read_cache(f, meta, _mnist_key()) if cache else None
+        t = _read_cache(f, meta, key) if cache else None
         if t is None:
             t = _mnist_from_idx()
-            if cache: _write_cache(t, f, meta, _mnist_key())
+            if cache: _write_cache(t, f, meta, key)
     return {s: (t[f'{s}/x'], t[f'{s}/y']) for s in ('train', 'test')}
 
 # %% ../nbs/04_data.ipynb #d61be36f

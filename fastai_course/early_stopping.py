@@ -7,7 +7,7 @@ Docs: https://fastai-course.github.io/fastai_course/early_stopping.html.md"""
 # %% ../nbs/17_early_stopping.ipynb #3443d1b5
 from __future__ import annotations
 import copy, math, numbers, warnings
-from .fashion_loop import fashion_tensors, fashion_loaders, NeuralNetwork
+from .fashion_loop import fashion_tensors
 from .fashion_loop import test_loop, run_fashion
 from .data import TensorBatchDL
 from .core import experiment

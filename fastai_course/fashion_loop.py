@@ -6,9 +6,9 @@ Docs: https://fastai-course.github.io/fastai_course/fashion_loop.html.md"""
 
 # %% ../nbs/15_fashion_loop.ipynb #769465d6
 from __future__ import annotations
-import time, warnings, math
+import warnings, math
 from pathlib import Path
-from .data import fashion_mnist, UnofficialSplitWarning, FASHION_CLASSES
+from .data import fashion_mnist, UnofficialSplitWarning
 from .data import TensorBatchDL
 from .core import set_seed, experiment, dtype_name, check_finite
 from .trainer import Trainer, TrainCB, MetricsCB, TrainEvalCB, DivergenceCB

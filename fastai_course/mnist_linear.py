@@ -8,13 +8,10 @@ Docs: https://fastai-course.github.io/fastai_course/mnist_linear.html.md"""
 from __future__ import annotations
 from .data import mnist_sample_tensors, TensorBatchDL
 from .pixel_similarity import stack_digits
-from .core import check_finite, set_seed, experiment, fit_quietly
-from .core import recorder_df
+from .core import check_finite, experiment, fit_quietly
 import torch
-import pandas as pd
 from torch import nn
 from fastai.data.core import DataLoaders
-from fastai.data.load import DataLoader
 from fastai.learner import Learner
 from fastai.torch_core import tensor, default_device
 from fastai.optimizer import SGD

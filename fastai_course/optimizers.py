@@ -7,7 +7,7 @@ Docs: https://fastai-course.github.io/fastai_course/optimizers.html.md"""
 # %% ../nbs/16_optimizers.ipynb #39f24073
 from __future__ import annotations
 import warnings
-from .fashion_loop import NeuralNetwork, fashion_loaders, run_fashion
+from .fashion_loop import NeuralNetwork, fashion_loaders
 from .core import check_finite, TrainingDiverged
 from .trainer import TrainCB
 from fastcore.basics import patch

@@ -6,10 +6,9 @@ Docs: https://fastai-course.github.io/fastai_course/pixel_similarity.html.md"""
 
 # %% ../nbs/10_pixel_similarity.ipynb #bd6ed8bd
 from __future__ import annotations
-from .data import mnist_sample, mnist_sample_tensors
+from .data import mnist_sample_tensors
 from .core import experiment
 import torch
-import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['stack_digits', 'mnist_distance', 'check_digits', 'check_digit_shape', 'check_pixels', 'is_3', 'pixel_similarity']

@@ -6,13 +6,12 @@ Docs: https://fastai-course.github.io/fastai_course/provision.html.md"""
 
 # %% ../nbs/02_provision.ipynb #06b7254b
 from __future__ import annotations
-import os, sys, io, json, gzip, time, shutil, socket, hashlib, tarfile, tempfile
+import os, sys, io, json, gzip, shutil, socket, hashlib, tarfile, tempfile
 import subprocess, contextlib
 from functools import partial
 from pathlib import Path
 import numpy as np
 from PIL import Image
-from filelock import FileLock
 from .files import *
 from fastai.data.external import untar_data, URLs
 

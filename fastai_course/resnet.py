@@ -6,11 +6,8 @@ Docs: https://fastai-course.github.io/fastai_course/resnet.html.md"""
 
 # %% ../nbs/14_resnet.ipynb #b14858c0
 from __future__ import annotations
-import sys, shutil
-from pathlib import Path
-import pandas as pd
-from .data import mnist_sample, mnist_sample_counts, mnist_sample_slice
-from .data import MNIST_SAMPLE_COUNTS
+import sys
+from .data import mnist_sample
 from .core import recorder_df, experiment, set_seed
 import torch
 import torch.nn.functional as F

@@ -6,14 +6,13 @@ Docs: https://fastai-course.github.io/fastai_course/simple_net.html.md"""
 
 # %% ../nbs/13_simple_net.ipynb #6340f68d
 from __future__ import annotations
-from .mnist_linear import check_flat, mnist_dls, mnist_loss, batch_accuracy
-from .mnist_linear import init_params, train_epoch, validate_epoch
+from .mnist_linear import check_flat
+from .mnist_linear import init_params
 from .mnist_linear import mnist_learner
-from .core import fit_quietly, set_seed, experiment
+from .core import fit_quietly, experiment
 import torch
 from torch import nn
 from fastai.learner import Learner
-from fastai.optimizer import SGD
 from fastai.torch_core import tensor
 
 # %% auto #0

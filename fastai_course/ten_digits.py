@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from .core import experiment
 from .data import mnist
-from .metrics import confusion_matrix
 
 # %% auto #0
 __all__ = ['mean_digits', 'digit_distances', 'nearest_mean', 'ten_digit_pixel_similarity']
@@ -50,7 +49,8 @@ def nearest_mean(x:torch.Tensor, # images (n, 28, 28)
             targets={'accuracy (L1)': '>=0.6685', 'accuracy (RMSE)': '>=0.8203'})
 def ten_digit_pixel_similarity() -> dict: # both accuracies on the 10,000 test images
     "Nearest mean digit on the full MNIST, by L1 and by RMSE (float64: exact counts)"
-    (xt, yt), (xv, yv) = mnist()['train'], mnist()['test']
+    d = mnist()  # loaded once
+    (xt, yt), (xv, yv) = d['train'], d['test']
     means, xv = mean_digits(xt.double()/255, yt), xv.double()/255
     acc = lambda d: float((nearest_mean(xv, means, d) == yv).double().mean())
     return {f'accuracy ({d.upper()})': acc(d) for d in ('l1', 'rmse')}
