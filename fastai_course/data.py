@@ -6,7 +6,7 @@ Docs: https://fastai-course.github.io/fastai_course/data.html.md"""
 
 # %% ../nbs/04_data.ipynb #cfb9ef9b
 from __future__ import annotations
-import os, json, shutil, hashlib, warnings
+import os, sys, json, shutil, hashlib, warnings
 from numbers import Integral
 from pathlib import Path
 import numpy as np
@@ -17,9 +17,9 @@ from .files import *
 from .provision import *
 
 # %% auto #0
-__all__ = ['MNIST_DIGIT_COUNTS', 'mnist_sample', 'fashion_mnist', 'mnist_sample_slice', 'load_digit_images',
-           'mnist_sample_tensors', 'mnist', 'TensorBatchDL', 'provision', 'MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES',
-           'DataError', 'UnofficialSplitWarning', 'mnist_sample_counts']
+__all__ = ['MNIST_DIGIT_COUNTS', 'MNIST_PNG_SPLITS', 'MNIST_PNG_COUNTS', 'mnist_sample', 'fashion_mnist', 'mnist_sample_slice',
+           'load_digit_images', 'mnist_sample_tensors', 'mnist', 'mnist_png', 'TensorBatchDL', 'provision',
+           'MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning', 'mnist_sample_counts']
 
 # %% ../nbs/04_data.ipynb #9bacb23a
 _all_ = ['MNIST_SAMPLE_COUNTS', 'FASHION_CLASSES', 'DataError', 'UnofficialSplitWarning',
@@ -242,6 +242,32 @@ def mnist(cache:bool=True, # read/write the verified tensor cache
             t = _mnist_from_idx()
             if cache: _write_cache(t, f, meta, key)
     return {s: (t[f'{s}/x'], t[f'{s}/y']) for s in ('train', 'test')}
+
+# %% ../nbs/04_data.ipynb #a6981b99
+MNIST_PNG_SPLITS = {'training': 'train', 'testing': 'test'}  # fastai's folder: `mnist()`'s
+MNIST_PNG_COUNTS = {f'{f}/{d}': n for f, s in MNIST_PNG_SPLITS.items()
+                    for d, n in enumerate(MNIST_DIGIT_COUNTS[s])}
+
+def _mnist_png_images(digits:dict):
+    "`(name, pixels)` of every image of `digits`, named as in fastai's: 'testing/7/0.png'"
+    for folder, split in MNIST_PNG_SPLITS.items():
+        x, y = digits[split]
+        for i, (img, d) in enumerate(zip(x.numpy(), y.tolist())):
+            yield f'{folder}/{d}/{i}.png', img
+
+# %% ../nbs/04_data.ipynb #1b3f781a
+def mnist_png(verify:bool=False, # check every PNG against its checksum, not just the counts
+              path=None, # the folder to put `mnist_png` in (default: `data_dir()`)
+             ) -> Path: # the folder `untar_data(URLs.MNIST)` returns
+    "The full MNIST as PNG folders, `training/0` ... `testing/9`, written on first use"
+    parent = check_writable(path, 'path') if path else check_writable(data_dir())
+    dest = parent/'mnist_png'
+    with file_lock(parent/'.mnist_png.lock'):
+        if not check_png_folders(dest, MNIST_PNG_COUNTS, deep=verify): return dest
+        print(f'Writing the 70,000 PNGs of {dest} ...', file=sys.stderr)
+        with atomic_dir(dest) as tmp:
+            write_png_folders(_mnist_png_images(mnist()), tmp, mnist_idx_source())
+    return dest
 
 # %% ../nbs/04_data.ipynb #d61be36f
 class TensorBatchDL(DataLoader):

