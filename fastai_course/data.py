@@ -244,7 +244,7 @@ def mnist(cache:bool=True, # read/write the verified tensor cache
     return {s: (t[f'{s}/x'], t[f'{s}/y']) for s in ('train', 'test')}
 
 # %% ../nbs/04_data.ipynb #a6981b99
-MNIST_PNG_SPLITS = {'training': 'train', 'testing': 'test'}  # fastai's folder: `mnist()`'s
+MNIST_PNG_SPLITS = {'training': 'train', 'testing': 'test'}  # fastai's name: mnist()'s
 MNIST_PNG_COUNTS = {f'{f}/{d}': n for f, s in MNIST_PNG_SPLITS.items()
                     for d, n in enumerate(MNIST_DIGIT_COUNTS[s])}
 
@@ -256,7 +256,7 @@ def _mnist_png_images(digits:dict):
             yield f'{folder}/{d}/{i}.png', img
 
 # %% ../nbs/04_data.ipynb #1b3f781a
-def mnist_png(verify:bool=False, # check every PNG against its checksum, not just the counts
+def mnist_png(verify:bool=False, # check every PNG against its checksum, not only counts
               path=None, # the folder to put `mnist_png` in (default: `data_dir()`)
              ) -> Path: # the folder `untar_data(URLs.MNIST)` returns
     "The full MNIST as PNG folders, `training/0` ... `testing/9`, written on first use"

@@ -181,7 +181,7 @@ def _sample_images(idx:dict):
                 yield f'{split}/{digit}/{i}.png', imgs[i]
 
 # %% ../nbs/02_provision.ipynb #4864fc8f
-def write_png_folders(images, # `(name, pixels)` pairs, e.g. `('valid/7/0.png', a 28x28 array)`
+def write_png_folders(images, # `(name, pixels)` pairs: `('valid/7/0.png', 28x28 uint8)`
                       dest:Path, # folder to write into (not to be read until complete)
                       source:str='', # where the pixels came from, recorded in the marker
                      ) -> dict: # name -> SHA-256 of each PNG written
@@ -247,10 +247,10 @@ def _is_digit_image(f:Path) -> bool:
 
 # %% ../nbs/02_provision.ipynb #0630ee5a
 def check_png_folders(path, # a folder of image folders
-                      counts:dict, # folder -> images it must hold, e.g. `{'train/3': 6131}`
+                      counts:dict, # folder -> images it must hold: `{'train/3': 6131}`
                       deep:bool=False, # also check every image
                      ) -> list: # problems found, empty when the folder is complete
-    "Problems with the image folders under `path`: missing files, wrong counts, bad images"
+    "Problems with the image folders under `path`: missing files, counts, bad images"
     path = Path(path)
     if not path.is_dir(): return [f'{path} does not exist']
     have = png_counts(path, counts)

@@ -1,4 +1,4 @@
-"""Fixtures for the tests in the notebooks: a scratch `FASTAI_HOME`, a fresh Python process, the error a call raises.
+"""Fixtures for the tests in the notebooks: a scratch `FASTAI_HOME`, a fresh Python process, the error a call raises, and a check that links between the pages point at headings that exist.
 
 Docs: https://fastai-course.github.io/fastai_course/test_utils.html.md"""
 
@@ -6,13 +6,14 @@ Docs: https://fastai-course.github.io/fastai_course/test_utils.html.md"""
 
 # %% ../nbs/03_test_utils.ipynb #fc15a57c
 from __future__ import annotations
-import os, sys, shutil, tempfile, subprocess
+import os, re, sys, json, shutil, tempfile, subprocess
 from pathlib import Path
 from .files import archive_dir
 from .provision import NPM_PACKAGES
 
 # %% auto #0
-__all__ = ['scratch_home', 'run_with_home', 'error_of', 'run_twice']
+__all__ = ['NB_LINK', 'scratch_home', 'run_with_home', 'error_of', 'run_twice', 'heading_anchor', 'notebook_markdown',
+           'notebook_anchors', 'broken_links']
 
 # %% ../nbs/03_test_utils.ipynb #daed6be1
 def scratch_home() -> Path: # a new temporary folder to use as FASTAI_HOME
@@ -52,3 +53,48 @@ def run_twice(*args:str, # arguments of `python`, e.g. `'-c', 'print(1)'`
     if err := next((err for p, (_, err) in zip(ps, res) if p.returncode), None):
         raise RuntimeError(f'python {" ".join(args)} failed:\n{err}')
     return [out for out, _ in res]
+
+# %% ../nbs/03_test_utils.ipynb #d6364f50
+def heading_anchor(text:str, # a heading's text, without the leading `#`s
+                  ) -> str: # e.g. "fastai's `Learner`" -> 'fastais-learner'
+    "The anchor Pandoc gives a heading: its explicit `{#id}`, else one made from its text"
+    if m := re.search(r'\{#([^}\s]+)[^}]*\}\s*$', text): return m[1]
+    text = re.sub(r'[`*]', '', text)
+    text = ''.join(c for c in text if c.isalnum() or c in '_-. ')
+    text = re.sub(r'\s+', '-', text.strip()).lower()
+    return re.sub(r'^[\W\d_]+', '', text)
+
+# %% ../nbs/03_test_utils.ipynb #d63deee6
+def notebook_markdown(nb_path, # a notebook file
+                     ) -> str: # the text of its markdown cells, one after another
+    "All the markdown of a notebook"
+    cells = json.loads(Path(nb_path).read_text(encoding='utf-8'))['cells']
+    return '\n'.join(''.join(c['source']) for c in cells if c['cell_type'] == 'markdown')
+
+def notebook_anchors(nb_path, # a notebook file
+                    ) -> set: # the anchors of its headings below the H1
+    "The anchors of every heading below the H1 in a notebook's markdown cells"
+    seen, anchors, fenced = {}, set(), False
+    for line in notebook_markdown(nb_path).splitlines():
+        if line.startswith('```'): fenced = not fenced
+        if fenced or not (m := re.match(r'#{2,6}\s+(.*?)\s*$', line)): continue
+        a = heading_anchor(m[1])
+        n = seen[a] = seen.get(a, -1) + 1
+        anchors.add(a if n == 0 else f'{a}-{n}')
+    return anchors
+
+# %% ../nbs/03_test_utils.ipynb #1770c783
+# `](NN_name.ipynb#anchor)`, the anchor optional
+NB_LINK = re.compile(r'\]\((\d\d_\w+\.ipynb)(?:#([^)\s]+))?\)')
+
+def broken_links(md:str, # markdown with links such as `[a](10_x.ipynb#heading)`
+                 nbs='.', # the folder of the notebooks linked to
+                ) -> list: # 'notebook#anchor: why' for each broken link
+    "The links of `md` to a notebook or a heading that does not exist"
+    bad = []
+    for name, anchor in NB_LINK.findall(md):
+        f = Path(nbs)/name
+        if not f.exists(): bad.append(f'{name}: no such notebook')
+        elif anchor and anchor not in notebook_anchors(f):
+            bad.append(f'{name}#{anchor}: no such heading')
+    return bad
