@@ -1,4 +1,4 @@
-"""The PyTorch concept review in the notes, run and checked: the tensor shapes and one-hot vectors a classifier's loss works on, softmax and its `dim`, cross-entropy (and the softmax-twice bug), binary cross-entropy, a label-smoothing loss written as an `nn.Module`, linear regression with the MSE cost, and parameters against hyperparameters.
+"""The PyTorch concept review in the notes, run and checked: the tensor shapes and one-hot vectors a classifier's loss works on (and what one-hot cannot say), softmax and its `dim`, cross-entropy (and the softmax-twice bug), binary cross-entropy, a label-smoothing loss written as an `nn.Module`, linear regression with the MSE cost, and parameters against hyperparameters.
 
 Docs: https://fastai-course.github.io/fastai_course/cross_entropy.html.md"""
 

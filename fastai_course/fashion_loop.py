@@ -1,4 +1,4 @@
-"""The PyTorch tutorial "Optimizing model parameters" as the notes have it, run for real; then its three defects fixed one at a time and measured side by side; then saving and loading the weights.
+"""The PyTorch tutorial "Optimizing model parameters" as the notes have it, run for real; then its three defects fixed one at a time and measured side by side; then saving and loading the weights and the optimizer's state.
 
 Docs: https://fastai-course.github.io/fastai_course/fashion_loop.html.md"""
 
@@ -17,8 +17,9 @@ import torch
 from torch import nn
 
 # %% auto #0
-__all__ = ['fashion_tensors', 'fashion_loaders', 'NeuralNetwork', 'check_images', 'check_targets', 'train_loop', 'test_loop',
-           'TargetsCB', 'run_fashion', 'save_weights', 'load_weights', 'fashion_notes', 'fashion_fixed']
+__all__ = ['fashion_tensors', 'fashion_loaders', 'check_images', 'NeuralNetwork', 'check_targets', 'train_loop', 'test_loop',
+           'split_caveat', 'TargetsCB', 'run_fashion', 'save_weights', 'load_weights', 'save_checkpoint',
+           'load_checkpoint', 'fashion_notes', 'fashion_fixed']
 
 # %% ../nbs/15_fashion_loop.ipynb #d34be503
 def fashion_tensors(root=None, # where the dataset lives (default: `fashion_mnist`'s)
@@ -39,22 +40,6 @@ def fashion_loaders(batch_size:int=64, # the tutorial's batch size
     x_train, y_train, x_test, y_test = tensors or fashion_tensors()
     return (TensorBatchDL((x_train, y_train), bs=batch_size, shuffle=shuffle),
             TensorBatchDL((x_test, y_test), bs=batch_size))
-
-# %% ../nbs/15_fashion_loop.ipynb #c82babee
-class NeuralNetwork(nn.Module):
-    "The tutorial's 784-512-512-10 MLP; `final_relu=True` is the notes' version"
-    def __init__(self, final_relu:bool=True, # end with `nn.ReLU()`, as the notes do
-                 hidden:int=512, # width of the two hidden layers
-                ):
-        super().__init__()
-        self.flatten = nn.Flatten()
-        layers = [nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
-                  nn.ReLU(), nn.Linear(hidden, 10), *([nn.ReLU()] if final_relu else [])]
-        self.linear_relu_stack = nn.Sequential(*layers)
-    def forward(self, x):
-        x = self.flatten(check_images(x, self.linear_relu_stack[0].weight.dtype))
-        logits = self.linear_relu_stack(x)
-        return logits
 
 # %% ../nbs/15_fashion_loop.ipynb #fd59aea5
 def check_images(x, # what the model is given
@@ -90,6 +75,22 @@ def _image_fix(s:tuple) -> str:
         return ('784 values per image, but not as 28×28: if they are the pixels in '
                 'row order, use x.reshape(len(x), 1, 28, 28)')
     return 'this model takes 28×28 = 784 pixels per image'
+
+# %% ../nbs/15_fashion_loop.ipynb #c82babee
+class NeuralNetwork(nn.Module):
+    "The tutorial's 784-512-512-10 MLP; `final_relu=True` is the notes' version"
+    def __init__(self, final_relu:bool=True, # end with `nn.ReLU()`, as the notes do
+                 hidden:int=512, # width of the two hidden layers
+                ):
+        super().__init__()
+        self.flatten = nn.Flatten()
+        layers = [nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, hidden),
+                  nn.ReLU(), nn.Linear(hidden, 10), *([nn.ReLU()] if final_relu else [])]
+        self.linear_relu_stack = nn.Sequential(*layers)
+    def forward(self, x):
+        x = self.flatten(check_images(x, self.linear_relu_stack[0].weight.dtype))
+        logits = self.linear_relu_stack(x)
+        return logits
 
 # %% ../nbs/15_fashion_loop.ipynb #cec27c2d
 def check_targets(pred:torch.Tensor, # the model's output for the batch, (n, classes)
@@ -163,6 +164,16 @@ def test_loop(dataloader, # test batches
         print(f"Test Error: \n Accuracy: {acc:>0.1f}%, Avg loss: {avg:>8f} \n")
     return res
 
+# %% ../nbs/15_fashion_loop.ipynb #c287d053
+def split_caveat(ds, # a dataset from `fashion_mnist` (it carries `official_split`)
+                ) -> str: # one line to print beside any accuracy on it
+    "Whether `ds` comes with Fashion-MNIST's official train/test split, as a caveat"
+    if getattr(ds, 'official_split', False):
+        return f'Data: the official Fashion-MNIST train/test split ({ds.source}).'
+    return (f'Caveat: this Fashion-MNIST comes from {ds.source}: the same images, '
+            "but NOT the official train/test split, so its test set differs from the "
+            "notes' and the tutorial's, and accuracies compare with theirs only roughly.")
+
 # %% ../nbs/15_fashion_loop.ipynb #6415f28e
 class TargetsCB(TrainCB):
     "`check_targets` on each batch, before the loss is computed"
@@ -207,12 +218,8 @@ def save_weights(model:nn.Module, # the model whose weights to save
     return path
 
 # %% ../nbs/15_fashion_loop.ipynb #f067af94
-def load_weights(model:nn.Module, # the model to fill
-                 path, # a file written by `save_weights`
-                ) -> nn.Module:
-    "Load a state dict with `weights_only=True`; a mismatch names both architectures"
-    # a file saved on a GPU loads anywhere; `load_state_dict` copies to the model's device
-    sd = torch.load(path, weights_only=True, map_location='cpu')
+def _load_state(model:nn.Module, sd:dict, path):
+    "`model.load_state_dict(sd)`; a mismatch names both architectures"
     try: model.load_state_dict(sd)
     except RuntimeError as e:
         saved = _arch({k: tuple(v.shape) for k, v in sd.items()})
@@ -220,7 +227,43 @@ def load_weights(model:nn.Module, # the model to fill
         raise RuntimeError(f'{e}\n\nThe file {path} holds weights of a {saved} network, '
                            f'but the model is a {wanted} network: build the model with '
                            'the same layer sizes as the one that was saved.') from None
+
+# %% ../nbs/15_fashion_loop.ipynb #fbc5f6c6
+def load_weights(model:nn.Module, # the model to fill
+                 path, # a file written by `save_weights`
+                ) -> nn.Module:
+    "Load a state dict with `weights_only=True`; a mismatch names both architectures"
+    # a file saved on a GPU loads anywhere; `load_state_dict` copies to the model's device
+    _load_state(model, torch.load(path, weights_only=True, map_location='cpu'), path)
     return model
+
+# %% ../nbs/15_fashion_loop.ipynb #6c154c35
+def save_checkpoint(model:nn.Module, # the model being trained
+                    optimizer, # its optimizer
+                    path, # the file to write
+                    **extra, # more to keep, e.g. `epoch=3`
+                   ) -> Path: # where the checkpoint went
+    "Save the model's and the optimizer's `state_dict`s, to resume training later"
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(dict(model=model.state_dict(), optimizer=optimizer.state_dict(), **extra),
+               path)
+    return path
+
+# %% ../nbs/15_fashion_loop.ipynb #c540ef5a
+def load_checkpoint(model:nn.Module, # the model to fill
+                    optimizer, # a new optimizer of the same kind, on `model`'s parameters
+                    path, # a file written by `save_checkpoint`
+                   ) -> dict: # the `extra` values saved with it
+    "Load a `save_checkpoint` file into `model` and `optimizer`, to resume training"
+    ck = torch.load(path, weights_only=True, map_location='cpu')
+    if not (isinstance(ck, dict) and {'model', 'optimizer'} <= set(ck)):
+        raise ValueError(f'{path} is not a checkpoint from save_checkpoint: it holds no '
+                         "optimizer state (a file of weights only, from save_weights or "
+                         "torch.save(model.state_dict()), loads with load_weights; the "
+                         'optimizer then starts afresh)')
+    _load_state(model, ck['model'], path)
+    optimizer.load_state_dict(ck['optimizer'])  # moves the state to the weights' device
+    return {k: v for k, v in ck.items() if k not in ('model', 'optimizer')}
 
 # %% ../nbs/15_fashion_loop.ipynb #c034f651
 @experiment('fashion-notes',

@@ -1,4 +1,4 @@
-"""SGD, momentum, Adam and RMSprop on the tutorial's Fashion-MNIST network and on a two-dimensional bowl; a hand-written momentum step checked against PyTorch's; the `StepLR`, `CosineAnnealingLR` and `ReduceLROnPlateau` schedulers, each a callback of the course's `Trainer`; and fastai's `lr_find` and `fit_one_cycle`.
+"""SGD, momentum, Adam and RMSprop on the tutorial's Fashion-MNIST network and on a two-dimensional bowl; a hand-written momentum step checked against PyTorch's; local and global minima and saddle points; the `StepLR`, `CosineAnnealingLR` and `ReduceLROnPlateau` schedulers, each a callback of the course's `Trainer`; and fastai's `lr_find` and `fit_one_cycle`.
 
 Docs: https://fastai-course.github.io/fastai_course/optimizers.html.md"""
 
