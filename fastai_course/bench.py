@@ -28,7 +28,7 @@ from fastai.vision.all import ImageDataLoaders, IntToFloatTensor
 from fastai.vision.all import TensorImage, TensorCategory
 
 # %% auto #0
-__all__ = ['LOOP_CASES', 'LOOP_LIMITS', 'BENCHES', 'time_runs', 'compare', 'learner_and_loop', 'learner_overhead',
+__all__ = ['LOOP_CASES', 'LOOP_LIMITS', 'BENCHES', 'time_runs', 'compare', 'learner_and_loop', 'bare_loop', 'learner_overhead',
            'book_loader_vs_tensors', 'png_vs_cache', 'mnist_image_dls', 'folders_vs_tensors', 'measure_python',
            'reproduce_cost', 'run_bench', 'check_ratios', 'bench_table']
 
@@ -100,17 +100,49 @@ def learner_and_loop(case:str='simple-net', # a key of `LOOP_CASES`
                                       cbs=[MetricsCB(metric=c['total'])])
     return lambda: fit_quietly(learn, 1, c['lr']), lambda: trainer.fit(1), learn, trainer
 
+# %% ../nbs/91_bench.ipynb #91a7628c
+def bare_loop(case:str='simple-net', # a key of `LOOP_CASES`
+              dls:DataLoaders=None, # the loaders to read (default: the case's own)
+              seed:int=42, # the model starts from this seed
+             ) -> tuple: # (fit an epoch, returning (valid loss, metric); the model)
+    "The same epoch as `learner_and_loop`'s, written as a plain loop with no events"
+    c = LOOP_CASES[case]
+    dls, loss_func, total = dls or c['dls'](), c['loss'](), c['total']
+    set_seed(seed); model = c['model']()
+    opt = torch.optim.SGD(model.parameters(), lr=c['lr'])
+    def fit():
+        for xb, yb in dls.train:
+            loss = loss_func(model(xb), yb)
+            loss.backward(); opt.step(); opt.zero_grad()
+        n, valid_loss, right = 0, 0., 0.
+        with torch.no_grad():
+            for xb, yb in dls.valid:
+                pred = model(xb); n += len(yb)
+                valid_loss += loss_func(pred, yb).item(); right += total(pred, yb).item()
+        return valid_loss/len(dls.valid), right/n
+    return fit, model
+
 # %% ../nbs/91_bench.ipynb #47737aa1
 def learner_overhead(case:str='simple-net', # a key of `LOOP_CASES`
                      repeats:int=3, # timed epochs of each
                      n:int=None, # only the first `n` images (see `learner_and_loop`)
-                    ) -> dict: # a bench row: Learner.fit / Trainer.fit
-    "Median seconds per epoch of `Learner.fit` and of `Trainer.fit` on the same work"
+                    ) -> dict: # a bench row: Learner.fit / Trainer.fit, both against bare
+    "Median seconds per epoch of `Learner.fit`, `Trainer.fit` and `bare_loop`, same work"
     fit_learner, fit_trainer, learn, _ = learner_and_loop(case, n=n)
-    times = time_runs({'Learner.fit': fit_learner, 'Trainer.fit': fit_trainer}, repeats)
-    row = compare(f'learner {case}', times, target='<=1.15', limit=LOOP_LIMITS[case])
+    fit_bare, _ = bare_loop(case, learn.dls)
+    fns = {'Learner.fit': fit_learner, 'Trainer.fit': fit_trainer, 'bare loop': fit_bare}
+    times = time_runs(fns, repeats)
+    pair = {k: times[k] for k in ('Learner.fit', 'Trainer.fit')}
+    row = compare(f'learner {case}', pair, target='<=1.15', limit=LOOP_LIMITS[case])
+    s = {k: statistics.median(v) for k, v in times.items()}
     n_batches = len(learn.dls.train) + len(learn.dls.valid)
-    return dict(row, ms_per_batch=round(1000*(row['a_s'] - row['b_s'])/n_batches, 3))
+    ms = lambda a, b: round(1000*(s[a] - s[b])/n_batches, 3)
+    return dict(row, ms_per_batch=ms('Learner.fit', 'Trainer.fit'),
+                bare_s=round(s['bare loop'], 4),
+                learner_bare_ratio=round(s['Learner.fit']/s['bare loop'], 3),
+                trainer_bare_ratio=round(s['Trainer.fit']/s['bare loop'], 3),
+                learner_bare_ms=ms('Learner.fit', 'bare loop'),
+                trainer_bare_ms=ms('Trainer.fit', 'bare loop'))
 
 # %% ../nbs/91_bench.ipynb #80315afb
 def book_loader_vs_tensors(repeats:int=3, # timed epochs of each
