@@ -1,4 +1,4 @@
-"""Fastbook chapter 4: two linear layers with a ReLU between them, written by hand and as `nn.Sequential`, trained with `Learner`; and why the ReLU is what makes it more than one linear layer.
+"""Fastbook chapter 4: two linear layers with a ReLU between them, written by hand and as `nn.Sequential`, trained with `Learner`; why the ReLU is what makes it more than one linear layer; and the ideas the notes collect around it: activations and parameters, the forward and backward pass, activation functions and their problems, universal approximation, and what depth buys.
 
 Docs: https://fastai-course.github.io/fastai_course/simple_net.html.md"""
 
