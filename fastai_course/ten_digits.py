@@ -1,4 +1,4 @@
-"""The chapter's *Further Research*: every step again, from two digits to ten. First the baseline: ten mean digits and the nearest one, with the digits it confuses.
+"""The chapter's *Further Research*: every step again, from two digits to ten. Ten mean digits, a linear model trained from scratch with softmax and cross-entropy, `simple_net` and a resnet18, each with the digits it confuses, and published figures to compare with.
 
 Docs: https://fastai-course.github.io/fastai_course/ten_digits.html.md"""
 
@@ -7,11 +7,27 @@ Docs: https://fastai-course.github.io/fastai_course/ten_digits.html.md"""
 # %% ../nbs/20_ten_digits.ipynb #29b0c723
 from __future__ import annotations
 import torch
-from .core import experiment
-from .data import mnist
+import torch.nn.functional as F
+from torch import nn
+import matplotlib.pyplot as plt
+from fastai.data.core import DataLoaders
+from fastai.learner import Learner
+from fastai.losses import CrossEntropyLossFlat
+from fastai.metrics import accuracy
+from fastai.optimizer import SGD
+from fastai.torch_core import default_device
+from .core import experiment, check_finite, fit_quietly, recorder_df
+from .data import mnist, TensorBatchDL
+from .mnist_linear import init_params, linear1, calc_grad, to_model_device
+from .resnet import resnet18_learner
+from .cross_entropy import check_class_targets
+from .metrics import confusion_matrix
 
 # %% auto #0
-__all__ = ['mean_digits', 'digit_distances', 'nearest_mean', 'ten_digit_pixel_similarity']
+__all__ = ['RESNET_N_TRAIN', 'mean_digits', 'digit_distances', 'nearest_mean', 'show_confusions', 'top_confusions',
+           'ten_digit_pixel_similarity', 'digits_loss', 'ten_digit_xy', 'ten_digit_dls', 'train_epoch_digits',
+           'validate_epoch_digits', 'linear_digits', 'ten_digit_linear', 'predict_digits', 'digits_net',
+           'digits_learner', 'ten_digit_simple_net', 'resnet18_digits', 'ten_digit_resnet18']
 
 # %% ../nbs/20_ten_digits.ipynb #383f14ad
 def mean_digits(x:torch.Tensor, # images (n, 28, 28), floats in [0, 1]
@@ -43,6 +59,44 @@ def nearest_mean(x:torch.Tensor, # images (n, 28, 28)
     "Predict each image's digit as its nearest mean digit"
     return digit_distances(x, means, dist).argmin(1)
 
+# %% ../nbs/20_ten_digits.ipynb #3e1ac909
+def show_confusions(preds:torch.Tensor, # predicted digits, (n,)
+                    targs:torch.Tensor, # true digits, (n,)
+                    title:str='', # what made the predictions, for the figure's title
+                   ) -> torch.Tensor: # (10, 10) counts: row true, column predicted
+    "Draw the mistakes among ten digits and each digit's accuracy; return the counts"
+    cm = confusion_matrix(preds, targs, 10)
+    per_digit = cm.diag() / cm.sum(1).clamp(min=1)
+    mistakes = cm.clone().fill_diagonal_(0)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.6), width_ratios=(1, 1.15))
+    ax1.imshow(mistakes, cmap='Reds')
+    dark = 0.6 * mistakes.max().item()
+    for t, p in mistakes.nonzero().tolist():
+        n = mistakes[t, p].item()
+        ax1.text(p, t, n, ha='center', va='center', fontsize=7,
+                 color='white' if n > dark else 'black')
+    ax1.set(xlabel='predicted', ylabel='true', xticks=range(10), yticks=range(10),
+            title='mistakes (count)')
+    ax2.bar(range(10), per_digit, color='tab:blue')
+    for d, a in enumerate(per_digit.tolist()):
+        ax2.text(d, a, f'{a:.3f}', ha='center', va='bottom', fontsize=7)
+    ax2.axhline(cm.diag().sum() / cm.sum(), color='grey', ls='--', lw=1)
+    ax2.set(xlabel='digit', xticks=range(10), title='accuracy per digit (dashed: all)',
+            ylim=(max(0., float(per_digit.min()) - 0.1), 1.02))
+    n_right, n = int(cm.diag().sum()), int(cm.sum())
+    fig.suptitle(f'{title}: {n_right:,} of {n:,} right ({n_right/max(n, 1):.2%})')
+    fig.tight_layout()
+    return cm
+
+# %% ../nbs/20_ten_digits.ipynb #d62623c2
+def top_confusions(cm:torch.Tensor, # confusion matrix: row true, column predicted
+                   k:int=3, # how many
+                  ) -> list: # (count, true digit, predicted digit), commonest first
+    "The `k` commonest mistakes in `cm`: its largest cells off the diagonal"
+    n = cm.shape[0]
+    cells = [(int(cm[t, p]), t, p) for t in range(n) for p in range(n) if t != p]
+    return sorted(cells, reverse=True)[:k]
+
 # %% ../nbs/20_ten_digits.ipynb #23bcaf66
 @experiment('ten-digit-pixel-similarity',
             book={'accuracy (L1)': None, 'accuracy (RMSE)': None},
@@ -54,3 +108,166 @@ def ten_digit_pixel_similarity() -> dict: # both accuracies on the 10,000 test i
     means, xv = mean_digits(xt.double()/255, yt), xv.double()/255
     acc = lambda d: float((nearest_mean(xv, means, d) == yv).double().mean())
     return {f'accuracy ({d.upper()})': acc(d) for d in ('l1', 'rmse')}
+
+# %% ../nbs/20_ten_digits.ipynb #a5a726d2
+def digits_loss(predictions:torch.Tensor, # raw scores, (n, 10): one per digit
+                targets:torch.Tensor, # the true digits, int64 (n,)
+               ) -> torch.Tensor: # scalar loss
+    "Cross-entropy of ten scores against the digit: `mnist_loss`'s place for ten classes"
+    check_class_targets(predictions, targets, 'digits_loss')
+    return F.cross_entropy(predictions, targets)
+
+# %% ../nbs/20_ten_digits.ipynb #7e959900
+def ten_digit_xy(split:str='train', # 'train' or 'test'
+                 n:int=None, # a fixed subset of this many images (default: all)
+                 images:bool=False, # (n, 1, 28, 28) images instead of (n, 784) rows
+                 data:dict=None, # `mnist()`'s tensors (default: read them)
+                ) -> tuple: # x: floats in [0, 1]; y: the digits, int64 (n,)
+    "The full MNIST as the chapter's `train_x, train_y`: rows of pixels, labelled 0 to 9"
+    if split not in ('train', 'test'):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    x, y = (data or mnist())[split]
+    if n is not None:
+        if not 0 < n <= len(x):
+            raise ValueError(f'n must be between 1 and {len(x)}, the {split} images; '
+                             f'got {n} (None for all of them)')
+        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:n]
+        x, y = x[idx], y[idx]
+    x = x.float()/255
+    return (x[:, None] if images else x.view(-1, 28*28)), y
+
+# %% ../nbs/20_ten_digits.ipynb #0fa98132
+def ten_digit_dls(n_train:int=None, # training images, a fixed subset (default: all)
+                  n_valid:int=None, # test images to validate on (default: all 10,000)
+                  bs:int=256, # batch size
+                  images:bool=False, # (bs, 1, 28, 28) images, for a resnet, not rows
+                  device=None, # where batches go (default `default_device()`: GPU if any)
+                 ) -> DataLoaders: # shuffled training batches; the test set as validation
+    "The chapter's `DataLoaders(dl, valid_dl)` for ten digits: rows or images, and digits"
+    data = mnist()  # read once, for both splits
+    train = ten_digit_xy('train', n_train, images, data)
+    valid = ten_digit_xy('test', n_valid, images, data)
+    dls = DataLoaders(TensorBatchDL(train, bs=bs, shuffle=True),
+                      TensorBatchDL(valid, bs=bs), device=device or default_device())
+    dls.c = 10  # classes: `vision_learner` sizes its last layer from it
+    return dls
+
+# %% ../nbs/20_ten_digits.ipynb #c8adc1c8
+def train_epoch_digits(model, # callable: batch -> (n, 10) scores
+                       dl, # training batches
+                       lr:float, # learning rate
+                       params:list, # tensors to update
+                       epoch:int=0, # the epoch's number, named if the loss diverges
+                       loss_func=digits_loss, # loss(scores, digits)
+                      ):
+    "`train_epoch` of `12_mnist_linear`, with the loss as an argument: cross-entropy"
+    for i, (xb, yb) in enumerate(dl):
+        loss = calc_grad(xb, yb, model, loss_func)
+        check_finite(loss, epoch, i, params)
+        for p in params:
+            p.data -= p.grad*lr
+            p.grad.zero_()
+
+# %% ../nbs/20_ten_digits.ipynb #e3dfa51d
+def validate_epoch_digits(model, # callable: batch -> (n, 10) scores
+                          valid_dl, # validation batches of (x, digit)
+                         ) -> float: # share of images whose largest score is their digit
+    "`validate_epoch` of `12_mnist_linear` for ten digits: `accuracy`, weighted by size"
+    right, n = 0., 0
+    for xb, yb in valid_dl:
+        preds = model(to_model_device(xb, model))
+        right += accuracy(preds, yb.to(preds.device)).item() * len(yb)
+        n += len(yb)
+    if not n:
+        raise ValueError('validate_epoch_digits: the validation loader gave no batches; '
+                         'is the validation set empty?')
+    return round(right / n, 4)
+
+# %% ../nbs/20_ten_digits.ipynb #e5d6bea4
+def linear_digits(dls:DataLoaders, # from `ten_digit_dls`
+                  epochs:int=21, # the chapter's 1 + 20
+                  lr:float=1., # the chapter's learning rate
+                 ) -> tuple: # model (batch -> (n, 10) scores), accuracy after each epoch
+    "The chapter's linear model from scratch on ten digits: `init_params`, `linear1`, SGD"
+    weights, bias = init_params((28*28, 10)), init_params(10)
+    model = lambda xb: linear1(xb, weights, bias)
+    accs = []
+    for epoch in range(epochs):
+        train_epoch_digits(model, dls.train, lr, (weights, bias), epoch)
+        accs.append(validate_epoch_digits(model, dls.valid))
+    return model, accs
+
+# %% ../nbs/20_ten_digits.ipynb #e1e4e656
+@experiment('ten-digit-linear', book={'accuracy': None}, targets={'accuracy': '>=0.89'})
+def ten_digit_linear(dls:DataLoaders=None, # default: `ten_digit_dls()`, all the images
+                     model=None, # trained by `linear_digits` on `dls` (default: train it)
+                    ) -> dict: # accuracy on the test images of `dls`
+    "The chapter's linear model on ten digits: `linear_digits`, 1 + 20 epochs at lr 1"
+    if dls is None: dls = ten_digit_dls()
+    if model is None: model = linear_digits(dls)[0]
+    return {'accuracy': validate_epoch_digits(model, dls.valid)}
+
+# %% ../nbs/20_ten_digits.ipynb #4db264ca
+def predict_digits(model, # an `nn.Module`, or a function like `linear1` that moves `xb`
+                   dl, # batches of (x, digit)
+                  ) -> tuple: # predicted and true digits, both (n,), on the CPU
+    "Run `model` over `dl`, no gradients, a module in eval mode; predict the top score"
+    if isinstance(model, nn.Module): model.eval()
+    preds, targs = [], []
+    with torch.no_grad():
+        for xb, yb in dl:
+            preds.append(model(to_model_device(xb, model)).argmax(dim=1).cpu())
+            targs.append(yb.cpu())
+    return torch.cat(preds), torch.cat(targs)
+
+# %% ../nbs/20_ten_digits.ipynb #20826b8e
+def digits_net(hidden:int=30, # size of the hidden layer
+              ) -> nn.Sequential:
+    "The book's `simple_net` with ten outputs: its last layer is `nn.Linear(30, 10)`"
+    return nn.Sequential(nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+# %% ../nbs/20_ten_digits.ipynb #b0c62ccc
+def digits_learner(dls:DataLoaders, # from `ten_digit_dls`
+                   model:nn.Module=None, # default: `digits_net()`
+                   opt_func=SGD, # the book's plain SGD
+                  ) -> Learner:
+    "The book's `Learner(dls, simple_net, opt_func=SGD, ...)`: cross-entropy, `accuracy`"
+    return Learner(dls, model or digits_net(), opt_func=opt_func,
+                   loss_func=CrossEntropyLossFlat(), metrics=accuracy)
+
+# %% ../nbs/20_ten_digits.ipynb #1a1ff68f
+@experiment('ten-digit-simple-net', book={'accuracy': None},
+            targets={'accuracy': '>=0.95'})
+def ten_digit_simple_net(learn:Learner=None, # trained (default: train one as below)
+                        ) -> dict: # final valid accuracy
+    "The book's `simple_net` on ten digits, 784-30-10: `learn.fit(40, 0.1)` on all images"
+    if learn is None:
+        learn = digits_learner(ten_digit_dls())
+        fit_quietly(learn, 40, 0.1)
+    return {'accuracy': float(recorder_df(learn).accuracy.iloc[-1])}
+
+# %% ../nbs/20_ten_digits.ipynb #0c8a6b77
+def resnet18_digits(dls:DataLoaders, # from `ten_digit_dls(images=True)`
+                    epochs:int=1, # epochs of `fit_one_cycle`
+                    lr:float=0.1, # its maximum learning rate
+                    bar:bool=None, # fastai's progress bar (default: only on a terminal)
+                   ) -> Learner: # trained; `recorder_df(learn)` shows its epochs
+    "14's resnet18 from random weights, on one-channel images of ten digits, one-cycle"
+    x = getattr(dls.train, 'tensors', (None,))[0]
+    if x is not None and x.ndim != 4:
+        raise ValueError('resnet18_digits needs images, (n, 1, 28, 28), but the training '
+                         f'set is {tuple(x.shape)}: use ten_digit_dls(images=True)')
+    learn = resnet18_learner(dls, bar=bar, n_in=1)
+    learn.fit_one_cycle(epochs, lr)
+    return learn
+
+# %% ../nbs/20_ten_digits.ipynb #1628208c
+RESNET_N_TRAIN = 30_000  # training images of the full-size resnet18 run: see the text
+
+# %% ../nbs/20_ten_digits.ipynb #27511ba7
+@experiment('ten-digit-resnet18', book={'accuracy': None}, targets={'accuracy': '>=0.96'})
+def ten_digit_resnet18(learn:Learner=None, # trained by `resnet18_digits` (default: train)
+                      ) -> dict: # final valid accuracy, on all 10,000 test images
+    "14's resnet18 on ten digits: `fit_one_cycle(1, 0.1)`, a fixed 30,000 training images"
+    learn = learn or resnet18_digits(ten_digit_dls(RESNET_N_TRAIN, bs=64, images=True))
+    return {'accuracy': float(recorder_df(learn).accuracy.iloc[-1])}
