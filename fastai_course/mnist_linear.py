@@ -149,10 +149,11 @@ def train_epoch(model, # callable: batch -> predictions
                 lr:float, # learning rate
                 params:list, # tensors to update
                 epoch:int=0, # the epoch's number, named in the error if the loss diverges
+                loss_func=mnist_loss, # loss(predictions, targets), passed to `calc_grad`
                ):
     "One epoch of the book's SGD; raises `TrainingDiverged` before a `nan`/`inf` step"
     for i, (xb, yb) in enumerate(dl):
-        loss = calc_grad(xb, yb, model)
+        loss = calc_grad(xb, yb, model, loss_func)
         check_finite(loss, epoch, i, params)
         for p in params:
             p.data -= p.grad*lr

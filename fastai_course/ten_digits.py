@@ -16,18 +16,18 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.metrics import accuracy
 from fastai.optimizer import SGD
 from fastai.torch_core import default_device
-from .core import experiment, check_finite, fit_quietly, recorder_df
+from .core import experiment, fit_quietly, recorder_df
 from .data import mnist, TensorBatchDL
-from .mnist_linear import init_params, linear1, calc_grad, to_model_device
+from .mnist_linear import init_params, linear1, train_epoch, to_model_device
 from .resnet import resnet18_learner
 from .cross_entropy import check_class_targets
 from .metrics import confusion_matrix
 
 # %% auto #0
 __all__ = ['RESNET_N_TRAIN', 'mean_digits', 'digit_distances', 'nearest_mean', 'show_confusions', 'top_confusions',
-           'ten_digit_pixel_similarity', 'digits_loss', 'ten_digit_xy', 'ten_digit_dls', 'train_epoch_digits',
-           'validate_epoch_digits', 'linear_digits', 'ten_digit_linear', 'predict_digits', 'digits_net',
-           'digits_learner', 'ten_digit_simple_net', 'resnet18_digits', 'ten_digit_resnet18']
+           'ten_digit_pixel_similarity', 'digits_loss', 'ten_digit_xy', 'ten_digit_dls', 'validate_epoch_digits',
+           'linear_digits', 'ten_digit_linear', 'predict_digits', 'digits_net', 'digits_learner',
+           'ten_digit_simple_net', 'resnet18_digits', 'ten_digit_resnet18']
 
 # %% ../nbs/20_ten_digits.ipynb #383f14ad
 def mean_digits(x:torch.Tensor, # images (n, 28, 28), floats in [0, 1]
@@ -152,22 +152,6 @@ def ten_digit_dls(n_train:int=None, # training images, a fixed subset (default: 
     dls.c = 10  # classes: `vision_learner` sizes its last layer from it
     return dls
 
-# %% ../nbs/20_ten_digits.ipynb #c8adc1c8
-def train_epoch_digits(model, # callable: batch -> (n, 10) scores
-                       dl, # training batches
-                       lr:float, # learning rate
-                       params:list, # tensors to update
-                       epoch:int=0, # the epoch's number, named if the loss diverges
-                       loss_func=digits_loss, # loss(scores, digits)
-                      ):
-    "`train_epoch` of `12_mnist_linear`, with the loss as an argument: cross-entropy"
-    for i, (xb, yb) in enumerate(dl):
-        loss = calc_grad(xb, yb, model, loss_func)
-        check_finite(loss, epoch, i, params)
-        for p in params:
-            p.data -= p.grad*lr
-            p.grad.zero_()
-
 # %% ../nbs/20_ten_digits.ipynb #e3dfa51d
 def validate_epoch_digits(model, # callable: batch -> (n, 10) scores
                           valid_dl, # validation batches of (x, digit)
@@ -193,7 +177,7 @@ def linear_digits(dls:DataLoaders, # from `ten_digit_dls`
     model = lambda xb: linear1(xb, weights, bias)
     accs = []
     for epoch in range(epochs):
-        train_epoch_digits(model, dls.train, lr, (weights, bias), epoch)
+        train_epoch(model, dls.train, lr, (weights, bias), epoch, loss_func=digits_loss)
         accs.append(validate_epoch_digits(model, dls.valid))
     return model, accs
 
