@@ -41,9 +41,10 @@ def simple_net(xb:torch.Tensor, # flattened images, (n, 784)
 
 # %% ../nbs/13_simple_net.ipynb #6d78b9f4
 def simple_net_model(hidden:int=30, # size of the hidden layer
+                     n_out:int=1, # outputs: 1 for 3s against 7s, 10 for ten digits
                     ) -> nn.Sequential:
     "The book's `nn.Sequential(nn.Linear(28*28,30), nn.ReLU(), nn.Linear(30,1))`"
-    return nn.Sequential(nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+    return nn.Sequential(nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
 # %% ../nbs/13_simple_net.ipynb #f39040a4
 def simple_net_learner(dls=None, # default: `mnist_dls()`

@@ -19,6 +19,7 @@ from fastai.torch_core import default_device
 from .core import experiment, fit_quietly, recorder_df
 from .data import mnist, TensorBatchDL
 from .mnist_linear import init_params, linear1, train_epoch, to_model_device
+from .simple_net import simple_net_model
 from .resnet import resnet18_learner
 from .cross_entropy import check_class_targets
 from .metrics import confusion_matrix
@@ -208,7 +209,7 @@ def predict_digits(model, # an `nn.Module`, or a function like `linear1` that mo
 def digits_net(hidden:int=30, # size of the hidden layer
               ) -> nn.Sequential:
     "The book's `simple_net` with ten outputs: its last layer is `nn.Linear(30, 10)`"
-    return nn.Sequential(nn.Linear(28*28, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+    return simple_net_model(hidden, n_out=10)
 
 # %% ../nbs/20_ten_digits.ipynb #b0c62ccc
 def digits_learner(dls:DataLoaders, # from `ten_digit_dls`
